@@ -1,0 +1,147 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"text/tabwriter"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/nixcloud/nixcloud-container/containers"
+	"github.com/nixcloud/nixcloud-container/records"
+)
+
+// oneName checks for exactly one argument, a valid name, and builds the
+// manager.
+func oneName(c *cli.Context) (string, *containers.Manager, error) {
+	if err := checkArgs(c, 1, 1); err != nil {
+		return "", nil, err
+	}
+	name := c.Args().First()
+	if err := records.ValidateName(name); err != nil {
+		return "", nil, usagef("%s: %v", c.Command.Name, err)
+	}
+	m, err := manager(c)
+	return name, m, err
+}
+
+var jsonFlag = &cli.BoolFlag{Name: "json", Usage: "print JSON"}
+
+func printJSON(c *cli.Context, v any) error {
+	enc := json.NewEncoder(c.App.Writer)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+var listCommand = &cli.Command{
+	Name:  "list",
+	Usage: "list containers: name, state, addresses, generation, autostart",
+	Flags: []cli.Flag{jsonFlag},
+	Action: func(c *cli.Context) error {
+		if err := checkArgs(c, 0, 0); err != nil {
+			return err
+		}
+		m, err := manager(c)
+		if err != nil {
+			return err
+		}
+		infos, err := m.List()
+		if err != nil {
+			return err
+		}
+		if c.Bool("json") {
+			return printJSON(c, infos)
+		}
+		w := tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(w, "NAME\tSTATE\tADDRESSES\tGENERATION\tAUTOSTART")
+		for _, i := range infos {
+			addrs := "-"
+			if len(i.Addresses) > 0 {
+				addrs = fmt.Sprint(i.Addresses)
+				addrs = addrs[1 : len(addrs)-1]
+			}
+			fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%v\n", i.Name, i.State, addrs, i.Generation, i.Autostart)
+		}
+		return w.Flush()
+	},
+}
+
+var showIPCommand = &cli.Command{
+	Name:      "show-ip",
+	Usage:     "print a container's addresses, primary IPv4 first",
+	ArgsUsage: "NAME",
+	Flags:     []cli.Flag{jsonFlag},
+	Action: func(c *cli.Context) error {
+		name, m, err := oneName(c)
+		if err != nil {
+			return err
+		}
+		addrs, err := m.Addresses(name)
+		if err != nil {
+			return err
+		}
+		if c.Bool("json") {
+			return printJSON(c, addrs)
+		}
+		if len(addrs) == 0 {
+			return fmt.Errorf("container %q: show-ip: the container has no address", name)
+		}
+		for _, a := range addrs {
+			fmt.Fprintln(c.App.Writer, a)
+		}
+		return nil
+	},
+}
+
+var existsCommand = &cli.Command{
+	Name:      "exists",
+	Usage:     "exit 0 if the container exists, 1 if not",
+	ArgsUsage: "NAME",
+	Action: func(c *cli.Context) error {
+		name, m, err := oneName(c)
+		if err != nil {
+			return err
+		}
+		ok, err := m.Exists(name)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return cli.Exit("", 1)
+		}
+		return nil
+	},
+}
+
+var stateCommand = &cli.Command{
+	Name:      "state",
+	Aliases:   []string{"status"},
+	Usage:     "print the container's state (RUNNING, STOPPED, ...)",
+	ArgsUsage: "NAME",
+	Action: func(c *cli.Context) error {
+		name, m, err := oneName(c)
+		if err != nil {
+			return err
+		}
+		st, err := m.State(name)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(c.App.Writer, st)
+		return nil
+	},
+}
+
+var destroyCommand = &cli.Command{
+	Name:      "destroy",
+	Usage:     "remove a container, its rootfs, record and every generation",
+	ArgsUsage: "NAME",
+	Flags:     []cli.Flag{&cli.BoolFlag{Name: "force", Aliases: []string{"f"}, Usage: "kill the container first if it runs"}},
+	Action: func(c *cli.Context) error {
+		name, m, err := oneName(c)
+		if err != nil {
+			return err
+		}
+		return m.Destroy(name, c.Bool("force"))
+	},
+}

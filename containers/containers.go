@@ -1,0 +1,408 @@
+// Package containers ties the domain packages together into the verbs of
+// the command line: create, start, stop, run, destroy and the rest. Every
+// error names the container and the step that failed.
+package containers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/nixcloud/nixcloud-container/generations"
+	guestpatches "github.com/nixcloud/nixcloud-container/guest-patches"
+	"github.com/nixcloud/nixcloud-container/hostconfig"
+	"github.com/nixcloud/nixcloud-container/idmap"
+	"github.com/nixcloud/nixcloud-container/internal/atomicfile"
+	"github.com/nixcloud/nixcloud-container/internal/revert"
+	"github.com/nixcloud/nixcloud-container/lxc"
+	"github.com/nixcloud/nixcloud-container/records"
+)
+
+// Manager runs the verbs against one host configuration.
+type Manager struct {
+	Cfg   hostconfig.Config
+	Store records.Store
+	// NixArgs are the -n arguments of this invocation; nil means none given.
+	NixArgs []string
+	// Progress receives long-running output (Nix build logs).
+	Progress io.Writer
+	Log      *slog.Logger
+	// SubUID and SubGID are root's subordinate id files.
+	SubUID, SubGID string
+}
+
+// New returns a Manager for cfg.
+func New(cfg hostconfig.Config) *Manager {
+	return &Manager{
+		Cfg:      cfg,
+		Store:    records.Store{Dir: cfg.ContainersDir(), LockPath: cfg.LockPath()},
+		Progress: io.Discard,
+		Log:      slog.New(slog.NewTextHandler(io.Discard, nil)),
+		SubUID:   "/etc/subuid",
+		SubGID:   "/etc/subgid",
+	}
+}
+
+func wrap(name, step string, err error) error {
+	return fmt.Errorf("container %q: %s: %w", name, step, err)
+}
+
+// nix returns the Nix driver with the given -n arguments plus host.toml's
+// nixpkgs (the user's -I comes first and so wins).
+func (m *Manager) nix(nixArgs []string) (generations.Nix, error) {
+	dir, err := guestpatches.Materialise(filepath.Join(m.Cfg.StateDir, "guest-patches"))
+	if err != nil {
+		return generations.Nix{}, err
+	}
+	args := append([]string(nil), nixArgs...)
+	if m.Cfg.Nixpkgs != "" {
+		args = append(args, "-I", "nixpkgs="+m.Cfg.Nixpkgs)
+	}
+	return generations.Nix{Wrapper: filepath.Join(dir, guestpatches.Wrapper), Args: args, Progress: m.Progress}, nil
+}
+
+func (m *Manager) profile(name string, nix generations.Nix) generations.Profile {
+	return generations.Profile{Dir: m.Cfg.ProfileDir(name), Nix: nix}
+}
+
+// load returns a finished container's record.
+func (m *Manager) load(name string) (*records.Record, error) {
+	rec, err := m.Store.Load(name)
+	if err != nil {
+		return nil, err
+	}
+	if rec.Creating {
+		return nil, fmt.Errorf("container %q: %w (it is still being created, or its create was interrupted: destroy it)", name, records.ErrNotExist)
+	}
+	return rec, nil
+}
+
+// Exists reports whether a finished container of that name exists.
+func (m *Manager) Exists(name string) (bool, error) {
+	_, err := m.load(name)
+	if errors.Is(err, records.ErrNotExist) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// CreateOptions are the optional inputs of Create.
+type CreateOptions struct {
+	LXCArgs []string
+	Start   bool
+}
+
+// Create builds generation 1 of the container file and defines the
+// container. A failure undoes every step.
+func (m *Manager) Create(ctx context.Context, name, file string, opts CreateOptions) (retErr error) {
+	if err := records.ValidateName(name); err != nil {
+		return err
+	}
+	abs, err := checkFile(file)
+	if err != nil {
+		return wrap(name, "container file", err)
+	}
+	if _, err := m.Store.Load(name); err == nil {
+		return wrap(name, "create", records.ErrExist)
+	}
+	if err := m.checkTraversable(); err != nil {
+		return wrap(name, "create", err)
+	}
+	nix, err := m.nix(m.NixArgs)
+	if err != nil {
+		return wrap(name, "create", err)
+	}
+	in := generations.Input{File: abs, Name: name}
+	settings, err := nix.EvalSettings(ctx, in)
+	if err != nil {
+		return wrap(name, "evaluate", err)
+	}
+	if err := m.checkSettings(settings); err != nil {
+		return wrap(name, "container file", err)
+	}
+	lxcArgs, err := parseLXCArgs(opts.LXCArgs)
+	if err != nil {
+		return wrap(name, "-l", err)
+	}
+
+	r := revert.New()
+	defer r.Fail()
+
+	rec, err := m.allocate(name, abs, settings)
+	if err != nil {
+		return wrap(name, "allocate", err)
+	}
+	rec.NixArgs = m.NixArgs
+	rec.LXCArgs = opts.LXCArgs
+	r.Add(func() { os.RemoveAll(m.Store.ContainerDir(name)) })
+
+	prof := m.profile(name, nix)
+	r.Add(func() { prof.Remove() })
+	if _, err := m.build(ctx, rec, nix, prof); err != nil {
+		return err
+	}
+	if err := m.makeRootfs(rec); err != nil {
+		return wrap(name, "rootfs", err)
+	}
+	if err := m.writeConfig(rec, settings, lxcArgs); err != nil {
+		return err
+	}
+	rec.Creating = false
+	if err := m.Store.Save(rec); err != nil {
+		return err
+	}
+	r.Success()
+	if opts.Start {
+		return m.Start(ctx, name)
+	}
+	return nil
+}
+
+// checkFile resolves the container file to an absolute path that exists.
+func checkFile(file string) (string, error) {
+	if file == "" {
+		return "", errors.New("no container file given")
+	}
+	abs, err := filepath.Abs(file)
+	if err != nil {
+		return "", err
+	}
+	st, err := os.Stat(abs)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return "", fmt.Errorf("%s does not exist", abs)
+		}
+		return "", err
+	}
+	if st.IsDir() {
+		if _, err := os.Stat(filepath.Join(abs, "default.nix")); err != nil {
+			return "", fmt.Errorf("%s is a folder without default.nix", abs)
+		}
+	}
+	return abs, nil
+}
+
+// checkSettings validates the parts of the settings that depend on the host.
+func (m *Manager) checkSettings(s *generations.Settings) error {
+	for target, bm := range s.BindMounts {
+		if _, err := os.Stat(bm.HostPath); err != nil {
+			return fmt.Errorf("bindMounts.%q.hostPath: %s does not exist", target, bm.HostPath)
+		}
+	}
+	return nil
+}
+
+// allocate reserves a slot and uid range under the lock and saves the
+// record as still being created.
+func (m *Manager) allocate(name, file string, settings *generations.Settings) (*records.Record, error) {
+	unlock, err := m.Store.Lock()
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	if _, err := m.Store.Load(name); err == nil {
+		return nil, records.ErrExist
+	}
+	recs, err := m.Store.List()
+	if err != nil {
+		return nil, err
+	}
+	slot := records.FreeSlot(recs)
+	rng, err := idmap.ForSlot(m.Cfg.IDMap.Base, m.Cfg.IDMap.Size, m.Cfg.IDMap.Isolated, slot)
+	if err != nil {
+		return nil, err
+	}
+	for _, path := range []string{m.SubUID, m.SubGID} {
+		if err := grantRoot(path, rng); err != nil {
+			return nil, err
+		}
+	}
+	rec := &records.Record{
+		Name: name, Slot: slot, UIDBase: rng.Start, UIDSize: rng.Size,
+		File: file, Created: time.Now().UTC(), Creating: true,
+	}
+	if err := m.Store.Save(rec); err != nil {
+		return nil, err
+	}
+	return rec, nil
+}
+
+// grantRoot makes root's entries in a subordinate id file cover rng.
+func grantRoot(path string, rng idmap.Range) error {
+	data, err := os.ReadFile(path)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	out, changed, err := idmap.Grant(data, "root", 0, rng)
+	if err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	if !changed {
+		return nil
+	}
+	if err := atomicfile.WriteFile(path, out, 0o644); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	return nil
+}
+
+// build builds the record's container file into a new generation of the
+// profile; added is false when the build equals the current generation.
+func (m *Manager) build(ctx context.Context, rec *records.Record, nix generations.Nix, prof generations.Profile) (added bool, err error) {
+	in := generations.Input{File: rec.File, Name: rec.Name}
+	path, err := nix.Build(ctx, in)
+	if err != nil {
+		return false, wrap(rec.Name, "build", err)
+	}
+	_, added, err = prof.Add(ctx, path)
+	if err != nil {
+		return false, wrap(rec.Name, "add generation", err)
+	}
+	return added, nil
+}
+
+// rootfsDirs are created in a new rootfs, owned by the container's root.
+var rootfsDirs = []struct {
+	path string
+	mode os.FileMode
+}{
+	{"dev", 0o755}, {"proc", 0o555}, {"sys", 0o555}, {"etc", 0o755}, {"run", 0o755},
+	{"tmp", 0o1777}, {"var", 0o755}, {"root", 0o700}, {"nix", 0o755}, {"bin", 0o755},
+}
+
+func (m *Manager) makeRootfs(rec *records.Record) error {
+	root := filepath.Join(m.Store.ContainerDir(rec.Name), "rootfs")
+	if err := os.Mkdir(root, 0o755); err != nil {
+		return err
+	}
+	uid := int(rec.UIDBase)
+	if err := os.Chown(root, uid, uid); err != nil {
+		return err
+	}
+	for _, d := range rootfsDirs {
+		p := filepath.Join(root, d.path)
+		if err := os.Mkdir(p, d.mode); err != nil {
+			return err
+		}
+		if err := os.Chmod(p, d.mode); err != nil {
+			return err
+		}
+		if err := os.Chown(p, uid, uid); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checkTraversable makes sure the container's mapped root can reach its
+// rootfs and profile: every ancestor needs o+x.
+func (m *Manager) checkTraversable() error {
+	for _, dir := range []string{m.Cfg.ContainersDir(), m.Cfg.ProfilesDir} {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return err
+		}
+		for d := dir; ; d = filepath.Dir(d) {
+			st, err := os.Stat(d)
+			if err != nil {
+				return err
+			}
+			if st.Mode().Perm()&0o001 == 0 {
+				return fmt.Errorf("%s (mode %o) must be searchable by others (o+x): containers' mapped root users pass through it", d, st.Mode().Perm())
+			}
+			if d == "/" {
+				break
+			}
+		}
+	}
+	return nil
+}
+
+// confDir finds LXC's shipped config snippets.
+func (m *Manager) confDir() (string, error) {
+	cands := lxc.ConfDirCandidates
+	if m.Cfg.LXCConfigDir != "" {
+		cands = []string{m.Cfg.LXCConfigDir}
+	}
+	for _, d := range cands {
+		if _, err := os.Stat(filepath.Join(d, "common.conf")); err == nil {
+			return d, nil
+		}
+	}
+	return "", fmt.Errorf("LXC's common.conf not found in %s (set lxc_config_dir in host.toml)", strings.Join(cands, ", "))
+}
+
+// spec is the LXC configuration input of a container's current state.
+func (m *Manager) spec(rec *records.Record, settings *generations.Settings, lxcArgs lxc.Items) (lxc.Spec, error) {
+	conf, err := m.confDir()
+	if err != nil {
+		return lxc.Spec{}, err
+	}
+	extra, err := settingsItems(settings)
+	if err != nil {
+		return lxc.Spec{}, err
+	}
+	return lxc.Spec{
+		Name:       rec.Name,
+		Dir:        m.Store.ContainerDir(rec.Name),
+		ConfDir:    conf,
+		Arch:       lxc.Arch(runtime.GOARCH),
+		UIDBase:    rec.UIDBase,
+		UIDSize:    rec.UIDSize,
+		ProfileDir: m.Cfg.ProfileDir(rec.Name),
+		Extra:      append(extra, lxcArgs...),
+	}, nil
+}
+
+// settingsItems turns host-side settings into raw LXC items.
+func settingsItems(s *generations.Settings) (lxc.Items, error) {
+	var items lxc.Items
+	for _, raw := range s.ExtraLxcConfig {
+		it, err := parseRaw(raw)
+		if err != nil {
+			return nil, fmt.Errorf("extraLxcConfig: %w", err)
+		}
+		items = append(items, it)
+	}
+	return items, nil
+}
+
+func parseLXCArgs(args []string) (lxc.Items, error) {
+	var items lxc.Items
+	for _, a := range args {
+		it, err := parseRaw(a)
+		if err != nil {
+			return nil, err
+		}
+		items = append(items, it)
+	}
+	return items, nil
+}
+
+// parseRaw splits "key = value" or "key=value".
+func parseRaw(s string) (lxc.Item, error) {
+	k, v, ok := strings.Cut(s, "=")
+	k, v = strings.TrimSpace(k), strings.TrimSpace(v)
+	if !ok || k == "" || !strings.HasPrefix(k, "lxc.") {
+		return lxc.Item{}, fmt.Errorf("%q: want lxc.KEY = VALUE", s)
+	}
+	return lxc.Item{Key: k, Value: v}, nil
+}
+
+func (m *Manager) writeConfig(rec *records.Record, settings *generations.Settings, lxcArgs lxc.Items) error {
+	spec, err := m.spec(rec, settings, lxcArgs)
+	if err != nil {
+		return wrap(rec.Name, "render config", err)
+	}
+	if err := lxc.WriteConfig(m.Cfg.ContainersDir(), rec.Name, lxc.Render(spec)); err != nil {
+		return wrap(rec.Name, "lxc config", err)
+	}
+	return nil
+}

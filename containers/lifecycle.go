@@ -1,0 +1,320 @@
+package containers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"syscall"
+	"time"
+
+	"github.com/nixcloud/nixcloud-container/generations"
+	"github.com/nixcloud/nixcloud-container/internal/pty"
+	"github.com/nixcloud/nixcloud-container/lxc"
+	"github.com/nixcloud/nixcloud-container/records"
+)
+
+// ErrRunning means the container runs and the operation needs it stopped.
+var ErrRunning = errors.New("container is running")
+
+// ErrNotRunning means the operation needs a running container.
+var ErrNotRunning = errors.New("container is not running")
+
+// current returns the record, the current generation and its settings.
+func (m *Manager) current(name string) (*records.Record, generations.Generation, *generations.Settings, error) {
+	rec, err := m.load(name)
+	if err != nil {
+		return nil, generations.Generation{}, nil, err
+	}
+	gen, err := m.profile(name, generations.Nix{}).Current()
+	if err != nil {
+		return nil, generations.Generation{}, nil, wrap(name, "profile", err)
+	}
+	settings, err := gen.Settings()
+	if err != nil {
+		return nil, generations.Generation{}, nil, wrap(name, "profile", err)
+	}
+	return rec, gen, settings, nil
+}
+
+// State returns LXC's word for the container's state.
+func (m *Manager) State(name string) (string, error) {
+	if _, err := m.load(name); err != nil {
+		return "", err
+	}
+	st, err := lxc.State(m.Cfg.ContainersDir(), name)
+	if err != nil {
+		return "", wrap(name, "state", err)
+	}
+	return st, nil
+}
+
+func (m *Manager) running(name string) (bool, error) {
+	st, err := lxc.State(m.Cfg.ContainersDir(), name)
+	if err != nil {
+		return false, wrap(name, "state", err)
+	}
+	return st != "STOPPED", nil
+}
+
+// Start renders the container's LXC configuration from its record and
+// current generation and starts it.
+func (m *Manager) Start(ctx context.Context, name string) error {
+	rec, _, err := m.prepareStart(name)
+	if err != nil {
+		return err
+	}
+	if err := lxc.Start(m.Cfg.ContainersDir(), rec.Name); err != nil {
+		return wrap(name, "start", err)
+	}
+	return nil
+}
+
+// StartForeground starts the container attached to the terminal and
+// returns when it stops.
+func (m *Manager) StartForeground(name string) error {
+	rec, _, err := m.prepareStart(name)
+	if err != nil {
+		return err
+	}
+	if err := lxc.StartForeground(m.Cfg.ContainersDir(), rec.Name); err != nil {
+		return wrap(name, "start", err)
+	}
+	return nil
+}
+
+func (m *Manager) prepareStart(name string) (*records.Record, *generations.Settings, error) {
+	rec, _, settings, err := m.current(name)
+	if err != nil {
+		return nil, nil, err
+	}
+	if run, err := m.running(name); err != nil {
+		return nil, nil, err
+	} else if run {
+		return nil, nil, wrap(name, "start", ErrRunning)
+	}
+	lxcArgs, err := parseLXCArgs(rec.LXCArgs)
+	if err != nil {
+		return nil, nil, wrap(name, "-l", err)
+	}
+	if err := m.writeConfig(rec, settings, lxcArgs); err != nil {
+		return nil, nil, err
+	}
+	return rec, settings, nil
+}
+
+// Stop asks the guest to shut down and kills it after timeout. It reports
+// whether the shutdown was clean.
+func (m *Manager) Stop(name string, timeout time.Duration) (bool, error) {
+	if _, err := m.load(name); err != nil {
+		return false, err
+	}
+	clean, err := lxc.Stop(m.Cfg.ContainersDir(), name, timeout)
+	if errors.Is(err, lxc.ErrNotRunning) {
+		return false, wrap(name, "stop", ErrNotRunning)
+	}
+	if err != nil {
+		return false, wrap(name, "stop", err)
+	}
+	return clean, nil
+}
+
+// Terminate kills the container now.
+func (m *Manager) Terminate(name string) error {
+	if _, err := m.load(name); err != nil {
+		return err
+	}
+	err := lxc.Kill(m.Cfg.ContainersDir(), name)
+	if errors.Is(err, lxc.ErrNotRunning) {
+		return wrap(name, "terminate", ErrNotRunning)
+	}
+	if err != nil {
+		return wrap(name, "terminate", err)
+	}
+	return nil
+}
+
+// Restart stops the container if it runs and starts it again.
+func (m *Manager) Restart(ctx context.Context, name string, timeout time.Duration) error {
+	if _, err := m.Stop(name, timeout); err != nil && !errors.Is(err, ErrNotRunning) {
+		return err
+	}
+	return m.Start(ctx, name)
+}
+
+// guestPath is PATH for commands run in the guest: NixOS' system paths,
+// then the generation's own bin folders (enough for busybox guests).
+const guestPath = "/run/wrappers/bin:/run/current-system/sw/bin:" +
+	lxc.GuestProfileDir + "/system/sw/bin:" + lxc.GuestProfileDir + "/system/bin:" +
+	"/usr/bin:/bin:/usr/sbin:/sbin"
+
+func guestEnv(term string) []string {
+	env := []string{"PATH=" + guestPath, "HOME=/root", "USER=root", "LOGNAME=root"}
+	if term != "" {
+		env = append(env, "TERM="+term)
+	}
+	return env
+}
+
+// Run runs args in the container with the given descriptors and returns
+// its exit status (128+signal when killed by a signal, as shells do).
+func (m *Manager) Run(name string, args []string, stdio lxc.Stdio) (int, error) {
+	if _, err := m.load(name); err != nil {
+		return 0, err
+	}
+	if len(args) == 0 {
+		return 0, wrap(name, "run", errors.New("no command given"))
+	}
+	ws, err := lxc.Attach(m.Cfg.ContainersDir(), name, args, guestEnv(os.Getenv("TERM")), stdio)
+	if errors.Is(err, lxc.ErrNotRunning) {
+		return 0, wrap(name, "run", ErrNotRunning)
+	}
+	if err != nil {
+		return 0, wrap(name, "run", err)
+	}
+	return exitCode(ws), nil
+}
+
+func exitCode(ws syscall.WaitStatus) int {
+	if ws.Signaled() {
+		return 128 + int(ws.Signal())
+	}
+	return ws.ExitStatus()
+}
+
+// Destroy removes the container and everything the tool made for it. A
+// running container is refused unless force, which kills it first.
+func (m *Manager) Destroy(name string, force bool) error {
+	rec, err := m.Store.Load(name)
+	if err != nil {
+		return err
+	}
+	dir := m.Cfg.ContainersDir()
+	st, err := lxc.State(dir, name)
+	defined := !errors.Is(err, lxc.ErrNotDefined)
+	if err != nil && defined {
+		return wrap(name, "state", err)
+	}
+	if defined && st != "STOPPED" {
+		if !force {
+			return wrap(name, "destroy", fmt.Errorf("%w (stop it first, or use --force)", ErrRunning))
+		}
+		if err := lxc.Kill(dir, name); err != nil && !errors.Is(err, lxc.ErrNotRunning) {
+			return wrap(name, "destroy: kill", err)
+		}
+	}
+	if err := m.profile(name, generations.Nix{}).Remove(); err != nil {
+		return wrap(name, "destroy", err)
+	}
+	if defined {
+		if err := lxc.Destroy(dir, name); err != nil && !errors.Is(err, lxc.ErrNotDefined) {
+			return wrap(name, "destroy", err)
+		}
+	}
+	unlock, err := m.Store.Lock()
+	if err != nil {
+		return wrap(name, "destroy", err)
+	}
+	defer unlock()
+	if err := os.RemoveAll(m.Store.ContainerDir(rec.Name)); err != nil {
+		return wrap(name, "destroy: remove folder", err)
+	}
+	return nil
+}
+
+// Info is one line of `list`.
+type Info struct {
+	Name       string   `json:"name"`
+	State      string   `json:"state"`
+	Addresses  []string `json:"addresses"`
+	Generation int      `json:"generation"`
+	Autostart  bool     `json:"autostart"`
+	Slot       int      `json:"slot"`
+	UIDBase    uint32   `json:"uid_base"`
+}
+
+// List describes every finished container.
+func (m *Manager) List() ([]Info, error) {
+	recs, err := m.Store.List()
+	if err != nil {
+		return nil, err
+	}
+	out := []Info{}
+	for _, rec := range recs {
+		if rec.Creating {
+			continue
+		}
+		info := Info{Name: rec.Name, Slot: rec.Slot, UIDBase: rec.UIDBase, Addresses: Addresses(rec)}
+		info.State, err = lxc.State(m.Cfg.ContainersDir(), rec.Name)
+		if err != nil {
+			info.State = "BROKEN"
+		}
+		if gen, err := m.profile(rec.Name, generations.Nix{}).Current(); err == nil {
+			info.Generation = gen.Number
+			if s, err := gen.Settings(); err == nil {
+				info.Autostart = s.Autostart
+			}
+		}
+		out = append(out, info)
+	}
+	return out, nil
+}
+
+// Addresses lists the record's addresses, primary IPv4 first.
+func Addresses(rec *records.Record) []string {
+	addrs := []string{}
+	for _, nic := range rec.Interfaces {
+		if nic.IPv4 != "" {
+			addrs = append(addrs, nic.IPv4)
+		}
+	}
+	for _, nic := range rec.Interfaces {
+		if nic.IPv6 != "" {
+			addrs = append(addrs, nic.IPv6)
+		}
+	}
+	return addrs
+}
+
+// Login opens an interactive root shell in the container on a new
+// pseudo terminal relayed to the caller's terminal.
+func (m *Manager) Login(name string) (int, error) {
+	if _, err := m.load(name); err != nil {
+		return 0, err
+	}
+	if !pty.IsTerminal(os.Stdin) {
+		return 0, wrap(name, "login", pty.ErrNotTerminal)
+	}
+	master, slave, err := pty.Open()
+	if err != nil {
+		return 0, wrap(name, "login", err)
+	}
+	stop, err := pty.Relay(os.Stdin, os.Stdout, master)
+	if err != nil {
+		slave.Close()
+		master.Close()
+		return 0, wrap(name, "login", err)
+	}
+	fd := slave.Fd()
+	shell := []string{"/bin/sh", "-c", "if command -v bash >/dev/null 2>&1; then exec bash -l; else exec sh -l; fi"}
+	ws, err := lxc.Attach(m.Cfg.ContainersDir(), name, shell, guestEnv(os.Getenv("TERM")), lxc.Stdio{Stdin: fd, Stdout: fd, Stderr: fd})
+	slave.Close()
+	stop()
+	if errors.Is(err, lxc.ErrNotRunning) {
+		return 0, wrap(name, "login", ErrNotRunning)
+	}
+	if err != nil {
+		return 0, wrap(name, "login", err)
+	}
+	return exitCode(ws), nil
+}
+
+// Addresses returns the container's addresses from its record, primary
+// IPv4 first.
+func (m *Manager) Addresses(name string) ([]string, error) {
+	rec, err := m.load(name)
+	if err != nil {
+		return nil, err
+	}
+	return Addresses(rec), nil
+}

@@ -1,0 +1,81 @@
+# An offline guest system built by Nix from a static busybox: no nixpkgs,
+# no binary cache. The result is a store path with `init` (the guest's
+# PID 1) and `bin/` (every busybox applet).
+#
+# busybox comes from the host when it has a static one (Debian:
+# `apt-get install busybox-static`), else from nixpkgs' pkgsStatic (NixOS).
+#
+# Arguments (all optional) let tests build variants:
+#   marker         a word the guest writes to /run/marker at boot
+#   switchExitCode when set, the system has bin/switch-to-configuration,
+#                  which records its arguments in /run/switch-calls and
+#                  exits with this code
+{ marker ? "busybox", switchExitCode ? null }:
+let
+  hostBusybox = dir:
+    "${builtins.path { path = dir; name = "busybox-static"; filter = p: t: baseNameOf p == "busybox"; }}/busybox";
+  busybox =
+    if builtins.pathExists /usr/bin/busybox then hostBusybox /usr/bin
+    else if builtins.pathExists /bin/busybox then hostBusybox /bin
+    else "${(import <nixpkgs> { }).pkgsStatic.busybox}/bin/busybox";
+
+  # PID 1: bring the system up, write the marker, then wait for children
+  # (ash's wait reaps every child, orphans included) until LXC's halt
+  # signal (SIGRTMIN+3 = 37, systemd's) or SIGPWR/SIGTERM asks for a clean
+  # shutdown: end every process, sync, exit.
+  init = ''
+    #!@out@/bin/sh
+    export PATH=@out@/bin
+    mkdir -p /proc /sys /dev /run /tmp /bin /etc /root /var
+    mountpoint -q /proc || mount -t proc proc /proc
+    mount -t tmpfs -o mode=0755,nosuid,nodev tmpfs /run
+    ln -sfn @out@/bin/sh /bin/sh
+    [ -e /etc/passwd ] || echo 'root:x:0:0:root:/root:/bin/sh' > /etc/passwd
+    [ -e /etc/group ] || echo 'root:x:0:' > /etc/group
+    echo @marker@ > /run/marker
+    echo "booted $(hostname)" > /run/booted
+    shutdown() {
+      trap "" TERM
+      kill -TERM -1 2>/dev/null
+      sleep 0.2
+      kill -KILL -1 2>/dev/null
+      sync
+      exit 0
+    }
+    trap shutdown 37 PWR TERM INT
+    while :; do
+      sleep 3600 &
+      wait
+    done
+  '';
+
+  switch = ''
+    #!@out@/bin/sh
+    echo "$*" >> /run/switch-calls
+    exit ${toString switchExitCode}
+  '';
+in
+derivation {
+  name = "busybox-guest-${marker}";
+  system = builtins.currentSystem;
+  builder = busybox;
+  inherit init marker;
+  # Built from local files only: never ask a binary cache.
+  preferLocalBuild = true;
+  allowSubstitutes = false;
+  switch = if switchExitCode == null then "" else switch;
+  args = [ "sh" "-c" ''
+    set -e
+    B=${busybox}
+    $B mkdir -p $out/bin
+    for applet in $($B --list); do $B ln -s $B $out/bin/$applet; done
+    $B ln -sf $B $out/bin/busybox
+    subst() { $B sed -e "s|@out@|$out|g" -e "s|@marker@|$marker|g" -e 's|^    ||'; }
+    echo "$init" | subst > $out/init
+    $B chmod 555 $out/init
+    if [ -n "$switch" ]; then
+      echo "$switch" | subst > $out/bin/switch-to-configuration
+      $B chmod 555 $out/bin/switch-to-configuration
+    fi
+  '' ];
+}

@@ -1,0 +1,211 @@
+package generations
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/netip"
+	"path/filepath"
+	"sort"
+	"strings"
+)
+
+// Settings are the host-side settings of a container file. Each generation
+// carries the settings of its build, so a rollback restores them too.
+type Settings struct {
+	Autostart         bool                 `json:"autostart,omitempty"`
+	AutostartPriority int                  `json:"autostartPriority,omitempty"`
+	AutostartDelay    float64              `json:"autostartDelay,omitempty"` // seconds
+	Ephemeral         bool                 `json:"ephemeral,omitempty"`
+	Network           Network              `json:"network"`
+	BindMounts        map[string]BindMount `json:"bindMounts,omitempty"`
+	ForwardPorts      []ForwardPort        `json:"forwardPorts,omitempty"`
+	Limits            Limits               `json:"limits"`
+	ExtraLxcConfig    []string             `json:"extraLxcConfig,omitempty"`
+}
+
+// Network says where the container is attached.
+type Network struct {
+	Bridge    string `json:"bridge,omitempty"`
+	IP        string `json:"ip,omitempty"`
+	EnableNat bool   `json:"enableNat,omitempty"`
+}
+
+// BindMount mounts a host path into the container.
+type BindMount struct {
+	HostPath   string `json:"hostPath"`
+	IsReadOnly *bool  `json:"isReadOnly,omitempty"` // default true
+	Shift      bool   `json:"shift,omitempty"`
+}
+
+// ReadOnly reports the effective read-only flag (default true).
+func (b BindMount) ReadOnly() bool { return b.IsReadOnly == nil || *b.IsReadOnly }
+
+// ForwardPort forwards a host port to the container.
+type ForwardPort struct {
+	Protocol      string `json:"protocol"`
+	HostPort      int    `json:"hostPort"`
+	ContainerPort int    `json:"containerPort"`
+}
+
+// Limits are cgroup limits. Memory is a size like "512M"; CPUs may be
+// fractional; Processes is a count. Zero values mean no limit.
+type Limits struct {
+	Memory    string  `json:"memory,omitempty"`
+	CPUs      float64 `json:"cpus,omitempty"`
+	Processes int     `json:"processes,omitempty"`
+}
+
+// DecodeSettings parses the JSON of a container file's settings, refusing
+// unknown keys and values of the wrong type, and validates it.
+func DecodeSettings(data []byte) (*Settings, error) {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	var s Settings
+	if err := dec.Decode(&s); err != nil {
+		return nil, fmt.Errorf("container file: %s", describeJSONError(err))
+	}
+	if err := s.Validate(); err != nil {
+		return nil, fmt.Errorf("container file: %w", err)
+	}
+	return &s, nil
+}
+
+func describeJSONError(err error) string {
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) {
+		return fmt.Sprintf("%s: want %s, got %s", te.Field, te.Type, te.Value)
+	}
+	msg := err.Error()
+	if strings.HasPrefix(msg, "json: unknown field ") {
+		return "unknown key " + strings.TrimPrefix(msg, "json: unknown field ")
+	}
+	return msg
+}
+
+// Validate checks the settings, one small check at a time.
+func (s *Settings) Validate() error {
+	for _, check := range []func(*Settings) error{
+		checkAutostart, checkNetwork, checkBindMounts, checkForwardPorts, checkLimits,
+	} {
+		if err := check(s); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func checkAutostart(s *Settings) error {
+	if s.AutostartDelay < 0 {
+		return fmt.Errorf("autostartDelay: must not be negative, got %v", s.AutostartDelay)
+	}
+	return nil
+}
+
+func checkNetwork(s *Settings) error {
+	if s.Network.IP != "" {
+		a, err := netip.ParseAddr(s.Network.IP)
+		if err != nil || !a.Is4() {
+			return fmt.Errorf("network.ip: want an IPv4 address like 10.101.0.50, got %q", s.Network.IP)
+		}
+	}
+	return nil
+}
+
+func checkBindMounts(s *Settings) error {
+	keys := make([]string, 0, len(s.BindMounts))
+	for k := range s.BindMounts {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, target := range keys {
+		m := s.BindMounts[target]
+		if !filepath.IsAbs(target) || filepath.Clean(target) != target || target == "/" {
+			return fmt.Errorf("bindMounts.%q: the path in the container must be absolute and clean (not /)", target)
+		}
+		if !filepath.IsAbs(m.HostPath) {
+			return fmt.Errorf("bindMounts.%q.hostPath: must be an absolute path, got %q", target, m.HostPath)
+		}
+		if strings.ContainsAny(target+m.HostPath, " \t\n\\") {
+			return fmt.Errorf("bindMounts.%q: paths must not contain white space or backslashes", target)
+		}
+	}
+	return nil
+}
+
+func checkForwardPorts(s *Settings) error {
+	seen := map[string]bool{}
+	for i, f := range s.ForwardPorts {
+		if f.Protocol != "tcp" && f.Protocol != "udp" {
+			return fmt.Errorf("forwardPorts[%d].protocol: want \"tcp\" or \"udp\", got %q", i, f.Protocol)
+		}
+		if f.HostPort < 1 || f.HostPort > 65535 {
+			return fmt.Errorf("forwardPorts[%d].hostPort: want 1 to 65535, got %d", i, f.HostPort)
+		}
+		if f.ContainerPort < 1 || f.ContainerPort > 65535 {
+			return fmt.Errorf("forwardPorts[%d].containerPort: want 1 to 65535, got %d", i, f.ContainerPort)
+		}
+		key := fmt.Sprintf("%s/%d", f.Protocol, f.HostPort)
+		if seen[key] {
+			return fmt.Errorf("forwardPorts[%d]: host port %s is forwarded twice", i, key)
+		}
+		seen[key] = true
+	}
+	return nil
+}
+
+func checkLimits(s *Settings) error {
+	if s.Limits.CPUs < 0 {
+		return fmt.Errorf("limits.cpus: must not be negative, got %v", s.Limits.CPUs)
+	}
+	if s.Limits.Processes < 0 {
+		return fmt.Errorf("limits.processes: must not be negative, got %d", s.Limits.Processes)
+	}
+	if s.Limits.Memory != "" {
+		if _, err := ParseSize(s.Limits.Memory); err != nil {
+			return fmt.Errorf("limits.memory: %w", err)
+		}
+	}
+	return nil
+}
+
+// ParseSize parses a memory size: a number with an optional unit K, M, G or
+// T (powers of 1024; a trailing "B" or "iB" is allowed).
+func ParseSize(s string) (uint64, error) {
+	t := strings.TrimSpace(s)
+	t = strings.TrimSuffix(strings.TrimSuffix(t, "B"), "i")
+	mult := uint64(1)
+	if n := len(t); n > 0 {
+		switch t[n-1] {
+		case 'K', 'k':
+			mult = 1 << 10
+		case 'M', 'm':
+			mult = 1 << 20
+		case 'G', 'g':
+			mult = 1 << 30
+		case 'T', 't':
+			mult = 1 << 40
+		}
+		if mult != 1 {
+			t = t[:n-1]
+		}
+	}
+	var v uint64
+	if t == "" {
+		return 0, fmt.Errorf("want a size like 512M, got %q", s)
+	}
+	for _, r := range t {
+		if r < '0' || r > '9' {
+			return 0, fmt.Errorf("want a size like 512M (units K, M, G, T), got %q", s)
+		}
+		v = v*10 + uint64(r-'0')
+		if v > 1<<50 {
+			return 0, fmt.Errorf("size %q is too large", s)
+		}
+	}
+	if v == 0 {
+		return 0, fmt.Errorf("size %q must be above zero", s)
+	}
+	return v * mult, nil
+}

@@ -1,0 +1,65 @@
+# The Nix wrapper of nixcloud-container: turns a container file into the
+# host-side settings (for `nix-instantiate --eval --json -A settings`) and a
+# generation (for `nix-build -A generation`). A generation is one store path
+# holding the guest system (its entries, `init` first of all) and
+# `manifest.nix`, a link to the host-side settings of this build as JSON.
+{ file                  # absolute path of the container file
+, name                  # container name
+, ip ? ""               # the container's hostonly IPv4 address
+, prefixLength ? 16     # prefix length of the hostonly network
+, gateway ? ""          # hostonly bridge address (no default route through it)
+, enableNat ? false     # the container has a second interface `internet`
+, guestModule ? ./guest.nix
+}:
+let
+  raw = import file;
+  isSettings = builtins.isAttrs raw && (raw ? configuration || raw ? system);
+  cfg = if isSettings then raw else { configuration = raw; };
+
+  known = [
+    "autostart" "autostartPriority" "autostartDelay" "ephemeral" "network"
+    "bindMounts" "forwardPorts" "limits" "extraLxcConfig"
+    "configuration" "system"
+  ];
+  unknown = builtins.filter (k: !(builtins.elem k known)) (builtins.attrNames cfg);
+
+  checked =
+    if unknown != [ ] then
+      throw "container file ${toString file}: unknown key '${builtins.head unknown}' (known keys: ${builtins.concatStringsSep ", " known})"
+    else if cfg ? configuration && cfg ? system then
+      throw "container file ${toString file}: set either 'configuration' or 'system', not both"
+    else cfg;
+
+  settings = builtins.removeAttrs checked [ "configuration" "system" ];
+
+  nixos = import <nixpkgs/nixos/lib/eval-config.nix> {
+    modules = [
+      guestModule
+      {
+        nixcloudContainer = { inherit name ip prefixLength gateway enableNat; };
+        _module.args = { inherit ip name; };
+      }
+      checked.configuration
+    ];
+  };
+
+  system =
+    if checked ? system then
+      (if builtins.isAttrs checked.system || builtins.isString checked.system || builtins.isPath checked.system
+       then checked.system
+       else throw "container file ${toString file}: 'system' must be a derivation or a store path")
+    else nixos.config.system.build.toplevel;
+
+  generation = derivation {
+    name = "nixcloud-container-${name}";
+    system = "builtin";
+    builder = "builtin:buildenv";
+    manifest = builtins.toFile "nixcloud-container-settings.json" (builtins.toJSON settings);
+    derivations = [ "true" 5 1 system ];
+    preferLocalBuild = true;
+    allowSubstitutes = false;
+  };
+in
+{
+  inherit settings generation system nixos;
+}

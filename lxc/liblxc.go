@@ -1,0 +1,275 @@
+//go:build linux && cgo
+
+package lxc
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	liblxc "github.com/lxc/go-lxc"
+)
+
+// open returns a handle on a container; the caller releases it.
+func open(lxcpath, name string) (*liblxc.Container, error) {
+	c, err := liblxc.NewContainer(name, lxcpath)
+	if err != nil {
+		return nil, fmt.Errorf("open: %w", err)
+	}
+	return c, nil
+}
+
+func setConfigItem(c *liblxc.Container, key, value string) error {
+	if err := c.SetConfigItem(key, value); err != nil {
+		return fmt.Errorf("set %s = %s: %w", key, value, err)
+	}
+	return nil
+}
+
+// WriteConfig (re)defines the container: it replaces its LXC configuration
+// with items and saves it to lxcpath/name/config. Every item goes through
+// liblxc, so a key LXC does not know fails here, naming the item.
+func WriteConfig(lxcpath, name string, items Items) error {
+	c, err := open(lxcpath, name)
+	if err != nil {
+		return err
+	}
+	defer c.Release()
+	c.ClearConfig()
+	for _, it := range items {
+		if err := setConfigItem(c, it.Key, it.Value); err != nil {
+			return fmt.Errorf("write config: %w", err)
+		}
+	}
+	if err := c.SaveConfigFile(filepath.Join(lxcpath, name, "config")); err != nil {
+		return fmt.Errorf("write config: %w", err)
+	}
+	return nil
+}
+
+// State returns LXC's word for the container's state (RUNNING, STOPPED, ...).
+func State(lxcpath, name string) (string, error) {
+	c, err := open(lxcpath, name)
+	if err != nil {
+		return "", err
+	}
+	defer c.Release()
+	if !c.Defined() {
+		return "", ErrNotDefined
+	}
+	return c.State().String(), nil
+}
+
+// InitPID returns the host pid of the container's init, or -1 when stopped.
+func InitPID(lxcpath, name string) (int, error) {
+	c, err := open(lxcpath, name)
+	if err != nil {
+		return -1, err
+	}
+	defer c.Release()
+	return c.InitPid(), nil
+}
+
+// startHelperArg0 is the argv[0] under which the binary re-executes itself
+// to start a container (see init in reexec.go).
+const startHelperArg0 = "nixcloud-container-lxc-start"
+
+// Start starts the container in the background and waits until it runs.
+//
+// liblxc's daemonised start forks the calling process and the fork stays
+// behind as the container's monitor. Forking a multi-threaded Go process
+// leaves a child with one thread, a dead Go runtime still holding signal
+// handlers, and whatever the caller had open; so, like Incus' forkstart,
+// the start runs in a freshly executed copy of this binary that does
+// nothing else (see reexec.go).
+func Start(lxcpath, name string) error {
+	self, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("start: find own executable: %w", err)
+	}
+	cmd := exec.Command(self, lxcpath, name)
+	cmd.Args[0] = startHelperArg0
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Run(); err != nil {
+		msg := strings.TrimSpace(stderr.String())
+		if msg == "" {
+			msg = err.Error()
+		}
+		return fmt.Errorf("start: %s%s", msg, logErrors(lxcpath, name))
+	}
+	return nil
+}
+
+// startInProcess is what the re-executed helper runs.
+func startInProcess(lxcpath, name string) error {
+	c, err := open(lxcpath, name)
+	if err != nil {
+		return err
+	}
+	defer c.Release()
+	if !c.Defined() {
+		return ErrNotDefined
+	}
+	if c.Running() {
+		return ErrRunning
+	}
+	if err := c.Start(); err != nil {
+		return err
+	}
+	if !c.Wait(liblxc.RUNNING, 30*time.Second) {
+		return errors.New("container did not reach RUNNING")
+	}
+	return nil
+}
+
+// StartForeground runs the container attached to the caller's terminal
+// (its console) until it stops.
+func StartForeground(lxcpath, name string) error {
+	c, err := open(lxcpath, name)
+	if err != nil {
+		return err
+	}
+	defer c.Release()
+	if !c.Defined() {
+		return ErrNotDefined
+	}
+	if c.Running() {
+		return ErrRunning
+	}
+	if err := c.WantDaemonize(false); err != nil {
+		return fmt.Errorf("start: %w", err)
+	}
+	if err := c.Start(); err != nil {
+		return fmt.Errorf("start: %w%s", err, logErrors(lxcpath, name))
+	}
+	return nil
+}
+
+// logErrors returns the ERROR lines of the container's lxc.log written in
+// the last minute, for error messages.
+func logErrors(lxcpath, name string) string {
+	f, err := os.Open(filepath.Join(lxcpath, name, "lxc.log"))
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	var lines []string
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if l := sc.Text(); strings.Contains(l, " ERROR ") {
+			lines = append(lines, l)
+		}
+	}
+	if len(lines) > 3 {
+		lines = lines[len(lines)-3:]
+	}
+	if len(lines) == 0 {
+		return ""
+	}
+	return " (lxc.log: " + strings.Join(lines, " | ") + ")"
+}
+
+// Stop asks the guest's init to shut down (LXC's halt signal) and kills the
+// container if it has not stopped after timeout.
+func Stop(lxcpath, name string, timeout time.Duration) (clean bool, err error) {
+	c, err := open(lxcpath, name)
+	if err != nil {
+		return false, err
+	}
+	defer c.Release()
+	if !c.Running() {
+		return false, ErrNotRunning
+	}
+	if timeout > 0 {
+		// liblxc takes whole seconds; round up so a short timeout still waits.
+		secs := (timeout + time.Second - 1) / time.Second * time.Second
+		if err := c.Shutdown(secs); err == nil {
+			return true, nil
+		}
+	}
+	if err := c.Stop(); err != nil && c.Running() {
+		return false, fmt.Errorf("kill: %w", err)
+	}
+	return false, nil
+}
+
+// Kill stops the container at once (SIGKILL to its init).
+func Kill(lxcpath, name string) error {
+	c, err := open(lxcpath, name)
+	if err != nil {
+		return err
+	}
+	defer c.Release()
+	if !c.Running() {
+		return ErrNotRunning
+	}
+	if err := c.Stop(); err != nil && c.Running() {
+		return fmt.Errorf("kill: %w", err)
+	}
+	return nil
+}
+
+// Destroy removes a stopped container's LXC definition and rootfs.
+func Destroy(lxcpath, name string) error {
+	c, err := open(lxcpath, name)
+	if err != nil {
+		return err
+	}
+	defer c.Release()
+	if !c.Defined() {
+		return ErrNotDefined
+	}
+	if c.Running() {
+		return ErrRunning
+	}
+	if err := c.Destroy(); err != nil {
+		return fmt.Errorf("destroy: %w", err)
+	}
+	return nil
+}
+
+// Stdio are the descriptors an attached command uses.
+type Stdio struct {
+	Stdin, Stdout, Stderr uintptr
+}
+
+// Attach runs args inside the running container as root with a clean
+// environment and returns its wait status.
+func Attach(lxcpath, name string, args []string, env []string, stdio Stdio) (syscall.WaitStatus, error) {
+	c, err := open(lxcpath, name)
+	if err != nil {
+		return 0, err
+	}
+	defer c.Release()
+	if !c.Running() {
+		return 0, ErrNotRunning
+	}
+	opts := liblxc.DefaultAttachOptions
+	opts.ClearEnv = true
+	opts.Env = env
+	opts.Cwd = "/"
+	opts.StdinFd, opts.StdoutFd, opts.StderrFd = stdio.Stdin, stdio.Stdout, stdio.Stderr
+	pid, err := c.RunCommandNoWait(args, opts)
+	if err != nil {
+		return 0, fmt.Errorf("attach: %w", err)
+	}
+	var ws syscall.WaitStatus
+	for {
+		_, err = syscall.Wait4(pid, &ws, 0, nil)
+		if !errors.Is(err, syscall.EINTR) {
+			break
+		}
+	}
+	if err != nil {
+		return 0, fmt.Errorf("attach: wait: %w", err)
+	}
+	return ws, nil
+}
