@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"sort"
 	"strings"
 	"time"
 
@@ -128,7 +129,7 @@ func (m *Manager) Create(ctx context.Context, name, file string, opts CreateOpti
 	if err := m.checkSettings(settings); err != nil {
 		return wrap(name, "container file", err)
 	}
-	lxcArgs, err := parseLXCArgs(opts.LXCArgs)
+	lxcArgs, err := lxc.ParseRawItems(opts.LXCArgs)
 	if err != nil {
 		return wrap(name, "-l", err)
 	}
@@ -136,10 +137,11 @@ func (m *Manager) Create(ctx context.Context, name, file string, opts CreateOpti
 	r := revert.New()
 	defer r.Fail()
 
-	rec, err := m.allocate(name, abs, settings)
+	rec, granted, err := m.allocate(name, abs, settings)
 	if err != nil {
 		return wrap(name, "allocate", err)
 	}
+	r.Add(func() { m.revokeRanges(granted, idmap.Range{Start: rec.UIDBase, Size: rec.UIDSize}) })
 	rec.NixArgs = m.NixArgs
 	rec.LXCArgs = opts.LXCArgs
 	r.Add(func() { os.RemoveAll(m.Store.ContainerDir(name)) })
@@ -190,68 +192,100 @@ func checkFile(file string) (string, error) {
 	return abs, nil
 }
 
-// checkSettings validates the parts of the settings that depend on the host.
+// checkSettings validates the parts of the settings that depend on the
+// host (bind mount sources, raw LXC items) before anything changes.
 func (m *Manager) checkSettings(s *generations.Settings) error {
-	for target, bm := range s.BindMounts {
-		if _, err := os.Stat(bm.HostPath); err != nil {
-			return fmt.Errorf("bindMounts.%q.hostPath: %s does not exist", target, bm.HostPath)
-		}
-	}
-	return nil
+	_, err := settingsItems(s)
+	return err
 }
 
 // allocate reserves a slot and uid range under the lock and saves the
-// record as still being created.
-func (m *Manager) allocate(name, file string, settings *generations.Settings) (*records.Record, error) {
+// record as still being created. It returns the subordinate id files it
+// added root's range to.
+func (m *Manager) allocate(name, file string, settings *generations.Settings) (rec *records.Record, granted []string, retErr error) {
 	unlock, err := m.Store.Lock()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer unlock()
 	if _, err := m.Store.Load(name); err == nil {
-		return nil, records.ErrExist
+		return nil, nil, records.ErrExist
 	}
 	recs, err := m.Store.List()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	slot := records.FreeSlot(recs)
 	rng, err := idmap.ForSlot(m.Cfg.IDMap.Base, m.Cfg.IDMap.Size, m.Cfg.IDMap.Isolated, slot)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
+	defer func() {
+		if retErr != nil {
+			revokeRanges(granted, rng)
+		}
+	}()
 	for _, path := range []string{m.SubUID, m.SubGID} {
-		if err := grantRoot(path, rng); err != nil {
-			return nil, err
+		changed, err := grantRoot(path, rng)
+		if err != nil {
+			return nil, granted, err
+		}
+		if changed {
+			granted = append(granted, path)
 		}
 	}
-	rec := &records.Record{
+	rec = &records.Record{
 		Name: name, Slot: slot, UIDBase: rng.Start, UIDSize: rng.Size,
 		File: file, Created: time.Now().UTC(), Creating: true,
 	}
 	if err := m.Store.Save(rec); err != nil {
-		return nil, err
+		return nil, granted, err
 	}
-	return rec, nil
+	return rec, granted, nil
 }
 
 // grantRoot makes root's entries in a subordinate id file cover rng.
-func grantRoot(path string, rng idmap.Range) error {
+func grantRoot(path string, rng idmap.Range) (bool, error) {
 	data, err := os.ReadFile(path)
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return err
+		return false, err
 	}
 	out, changed, err := idmap.Grant(data, "root", 0, rng)
 	if err != nil {
-		return fmt.Errorf("%s: %w", path, err)
+		return false, fmt.Errorf("%s: %w", path, err)
 	}
 	if !changed {
-		return nil
+		return false, nil
 	}
 	if err := atomicfile.WriteFile(path, out, 0o644); err != nil {
-		return fmt.Errorf("%s: %w", path, err)
+		return false, fmt.Errorf("%s: %w", path, err)
 	}
-	return nil
+	return true, nil
+}
+
+// revokeRanges undoes grantRoot for the given files (best effort; used
+// when a create fails).
+func revokeRanges(paths []string, rng idmap.Range) {
+	for _, path := range paths {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			continue
+		}
+		if out, changed := idmap.Revoke(data, "root", rng); changed {
+			atomicfile.WriteFile(path, out, 0o644)
+		}
+	}
+}
+
+// revokeRanges takes the lock and undoes grantRoot.
+func (m *Manager) revokeRanges(paths []string, rng idmap.Range) {
+	if len(paths) == 0 {
+		return
+	}
+	if unlock, err := m.Store.Lock(); err == nil {
+		defer unlock()
+		revokeRanges(paths, rng)
+	}
 }
 
 // build builds the record's container file into a new generation of the
@@ -361,39 +395,39 @@ func (m *Manager) spec(rec *records.Record, settings *generations.Settings, lxcA
 	}, nil
 }
 
-// settingsItems turns host-side settings into raw LXC items.
+// settingsItems turns host-side settings into LXC items: bind mounts,
+// cgroup limits for the host's layout, then raw extraLxcConfig.
 func settingsItems(s *generations.Settings) (lxc.Items, error) {
 	var items lxc.Items
-	for _, raw := range s.ExtraLxcConfig {
-		it, err := parseRaw(raw)
-		if err != nil {
-			return nil, fmt.Errorf("extraLxcConfig: %w", err)
+	targets := make([]string, 0, len(s.BindMounts))
+	for t := range s.BindMounts {
+		targets = append(targets, t)
+	}
+	sort.Strings(targets)
+	for _, t := range targets {
+		bm := s.BindMounts[t]
+		st, err := os.Stat(bm.HostPath)
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("bindMounts.%q.hostPath: %s does not exist", t, bm.HostPath)
 		}
-		items = append(items, it)
-	}
-	return items, nil
-}
-
-func parseLXCArgs(args []string) (lxc.Items, error) {
-	var items lxc.Items
-	for _, a := range args {
-		it, err := parseRaw(a)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("bindMounts.%q.hostPath: %w", t, err)
 		}
-		items = append(items, it)
+		items = append(items, lxc.BindMountItem(bm.HostPath, t, st.IsDir(), bm.ReadOnly(), bm.Shift))
 	}
-	return items, nil
-}
-
-// parseRaw splits "key = value" or "key=value".
-func parseRaw(s string) (lxc.Item, error) {
-	k, v, ok := strings.Cut(s, "=")
-	k, v = strings.TrimSpace(k), strings.TrimSpace(v)
-	if !ok || k == "" || !strings.HasPrefix(k, "lxc.") {
-		return lxc.Item{}, fmt.Errorf("%q: want lxc.KEY = VALUE", s)
+	var mem uint64
+	if s.Limits.Memory != "" {
+		var err error
+		if mem, err = generations.ParseSize(s.Limits.Memory); err != nil {
+			return nil, fmt.Errorf("limits.memory: %w", err)
+		}
 	}
-	return lxc.Item{Key: k, Value: v}, nil
+	items = append(items, lxc.LimitItems(mem, s.Limits.CPUs, s.Limits.Processes, lxc.CgroupV2(lxc.CgroupRoot))...)
+	raw, err := lxc.ParseRawItems(s.ExtraLxcConfig)
+	if err != nil {
+		return nil, fmt.Errorf("extraLxcConfig: %w", err)
+	}
+	return append(items, raw...), nil
 }
 
 func (m *Manager) writeConfig(rec *records.Record, settings *generations.Settings, lxcArgs lxc.Items) error {

@@ -93,7 +93,7 @@ func (m *Manager) prepareStart(name string) (*records.Record, *generations.Setti
 	} else if run {
 		return nil, nil, wrap(name, "start", ErrRunning)
 	}
-	lxcArgs, err := parseLXCArgs(rec.LXCArgs)
+	lxcArgs, err := lxc.ParseRawItems(rec.LXCArgs)
 	if err != nil {
 		return nil, nil, wrap(name, "-l", err)
 	}

@@ -110,3 +110,19 @@ func Grant(data []byte, user string, uid int, r Range) (out []byte, changed bool
 	out = append(out, fmt.Sprintf("%s:%d:%d\n", user, r.Start, r.Size)...)
 	return out, true, nil
 }
+
+// Revoke removes the line that Grant added for user and r, if present, and
+// reports whether the content changed.
+func Revoke(data []byte, user string, r Range) ([]byte, bool) {
+	line := fmt.Sprintf("%s:%d:%d", user, r.Start, r.Size)
+	var out []byte
+	changed := false
+	for _, l := range strings.SplitAfter(string(data), "\n") {
+		if strings.TrimSpace(l) == line && !changed {
+			changed = true
+			continue
+		}
+		out = append(out, l...)
+	}
+	return out, changed
+}

@@ -53,7 +53,12 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			startCommand, stopCommand, terminateCommand, restartCommand,
 			loginCommand, runCommand, listCommand, showIPCommand, existsCommand, stateCommand,
 		},
-		HideHelpCommand: false,
+		Action: func(c *cli.Context) error {
+			if c.NArg() > 0 {
+				return usagef("unknown verb %q (see 'nixcloud-container help')", c.Args().First())
+			}
+			return usagef("no verb given (see 'nixcloud-container help')")
+		},
 		OnUsageError: func(c *cli.Context, err error, isSubcommand bool) error {
 			return usageError{err.Error()}
 		},

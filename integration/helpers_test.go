@@ -1,0 +1,189 @@
+// Package integration runs the nixcloud-container binary against real LXC,
+// Nix and the kernel. Every test needs root and skips without it. Each
+// test gets its own host.toml whose paths live in a t.TempDir().
+package integration
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+)
+
+var binary string
+
+func TestMain(m *testing.M) {
+	os.Exit(testMain(m))
+}
+
+func testMain(m *testing.M) int {
+	if os.Geteuid() != 0 {
+		return m.Run() // every test skips
+	}
+	dir, err := os.MkdirTemp("", "ncc-bin")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	binary = filepath.Join(dir, "nixcloud-container")
+	build := exec.Command("go", "build", "-o", binary, "../cmd/nixcloud-container")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "build:", err)
+		return 1
+	}
+	// The tool adds root's ranges to /etc/subuid and /etc/subgid; put the
+	// files back as they were afterwards.
+	for _, f := range []string{"/etc/subuid", "/etc/subgid"} {
+		data, err := os.ReadFile(f)
+		existed := err == nil
+		defer func(f string) {
+			if existed {
+				os.WriteFile(f, data, 0o644)
+			} else {
+				os.Remove(f)
+			}
+		}(f)
+	}
+	return m.Run()
+}
+
+func requireRoot(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: real LXC containers, Nix builds and /etc/subuid")
+	}
+}
+
+// host is one isolated installation of the tool.
+type host struct {
+	t      *testing.T
+	dir    string
+	config string
+}
+
+// newHost writes a host.toml with every path under a fresh temp folder.
+// idBase keeps concurrent tests' uid ranges apart.
+func newHost(t *testing.T, extra string) *host {
+	t.Helper()
+	requireRoot(t)
+	dir := t.TempDir()
+	// Containers' mapped root users pass through these folders.
+	for d := dir; d != "/" && d != os.TempDir(); d = filepath.Dir(d) {
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h := &host{t: t, dir: dir, config: filepath.Join(dir, "host.toml")}
+	toml := fmt.Sprintf("state_dir = %q\nprofiles_dir = %q\n%s", filepath.Join(dir, "state"), filepath.Join(dir, "profiles"), extra)
+	if err := os.WriteFile(h.config, []byte(toml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(h.destroyAll)
+	return h
+}
+
+// result of one command.
+type result struct {
+	code           int
+	stdout, stderr string
+}
+
+// run runs the tool with the host's config.
+func (h *host) run(args ...string) result {
+	h.t.Helper()
+	return h.runStdin("", args...)
+}
+
+func (h *host) runStdin(stdin string, args ...string) result {
+	h.t.Helper()
+	cmd := exec.Command(binary, args...)
+	cmd.Env = append(os.Environ(), "NIXCLOUD_CONTAINER_HOST_CONFIG="+h.config)
+	cmd.Stdin = strings.NewReader(stdin)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	r := result{stdout: out.String(), stderr: errb.String()}
+	if ee, ok := err.(*exec.ExitError); ok {
+		r.code = ee.ExitCode()
+	} else if err != nil {
+		h.t.Fatalf("run %v: %v", args, err)
+	}
+	return r
+}
+
+// must runs the tool and fails the test unless it exits 0.
+func (h *host) must(args ...string) string {
+	h.t.Helper()
+	r := h.run(args...)
+	if r.code != 0 {
+		h.t.Fatalf("%s: exit %d\nstdout: %s\nstderr: %s", strings.Join(args, " "), r.code, r.stdout, r.stderr)
+	}
+	return r.stdout
+}
+
+func (h *host) state(name string) string {
+	h.t.Helper()
+	return strings.TrimSpace(h.must("state", name))
+}
+
+// destroyAll removes every container the test left, so nothing keeps
+// running after it.
+func (h *host) destroyAll() {
+	entries, _ := os.ReadDir(filepath.Join(h.dir, "state", "containers"))
+	for _, e := range entries {
+		if e.IsDir() {
+			h.run("destroy", "--force", e.Name())
+		}
+	}
+}
+
+// writeFile writes a file in the host's folder and returns its path.
+func (h *host) writeFile(name, content string) string {
+	h.t.Helper()
+	p := filepath.Join(h.dir, name)
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		h.t.Fatal(err)
+	}
+	if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+		h.t.Fatal(err)
+	}
+	return p
+}
+
+// repoRoot is the repository's top folder.
+func repoRoot() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Dir(filepath.Dir(file))
+}
+
+// busyboxFile writes a container file for the busybox example system with
+// the given arguments and extra top-level settings.
+func (h *host) busyboxFile(name, sysArgs, settings string) string {
+	h.t.Helper()
+	sys := filepath.Join(repoRoot(), "examples", "busybox", "system.nix")
+	return h.writeFile(name, fmt.Sprintf("{\n  system = import %s { %s };\n%s\n}\n", sys, sysArgs, settings))
+}
+
+// treeSnapshot lists every path under dir with its mode and size, to show
+// that a failed command changed nothing.
+func treeSnapshot(t *testing.T, dirs ...string) string {
+	t.Helper()
+	var b strings.Builder
+	for _, dir := range dirs {
+		filepath.Walk(dir, func(p string, info os.FileInfo, err error) error {
+			if err != nil {
+				fmt.Fprintf(&b, "%s: %v\n", p, err)
+				return nil
+			}
+			fmt.Fprintf(&b, "%s %v %d\n", p, info.Mode(), info.Size())
+			return nil
+		})
+	}
+	return b.String()
+}
