@@ -64,7 +64,11 @@ func (m *Manager) Start(ctx context.Context, name string) error {
 	if err != nil {
 		return err
 	}
-	if err := lxc.Start(m.Cfg.ContainersDir(), rec.Name); err != nil {
+	err = lxc.Start(m.Cfg.ContainersDir(), rec.Name)
+	if errors.Is(err, lxc.ErrRunning) {
+		return wrap(name, "start", ErrRunning)
+	}
+	if err != nil {
 		return wrap(name, "start", err)
 	}
 	return nil
@@ -87,11 +91,6 @@ func (m *Manager) prepareStart(name string) (*records.Record, *generations.Setti
 	rec, _, settings, err := m.current(name)
 	if err != nil {
 		return nil, nil, err
-	}
-	if run, err := m.running(name); err != nil {
-		return nil, nil, err
-	} else if run {
-		return nil, nil, wrap(name, "start", ErrRunning)
 	}
 	lxcArgs, err := lxc.ParseRawItems(rec.LXCArgs)
 	if err != nil {

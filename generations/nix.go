@@ -39,7 +39,7 @@ type Input struct {
 
 func (in Input) args() []string {
 	a := []string{
-		"--arg", "file", in.File,
+		"--argstr", "file", in.File,
 		"--argstr", "name", in.Name,
 		"--argstr", "ip", in.IP,
 		"--argstr", "gateway", in.Gateway,

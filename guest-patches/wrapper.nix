@@ -13,14 +13,20 @@
 }:
 let
   raw = import file;
-  isSettings = builtins.isAttrs raw && (raw ? configuration || raw ? system);
-  cfg = if isSettings then raw else { configuration = raw; };
-
-  known = [
+  hostKeys = [
     "autostart" "autostartPriority" "autostartDelay" "ephemeral" "network"
     "bindMounts" "forwardPorts" "limits" "extraLxcConfig"
-    "configuration" "system"
   ];
+  # A prebuilt system is a derivation or a store path; `system` as an
+  # attribute set without outPath is NixOS's option tree
+  # (`system.stateVersion = …;` in a bare module), not the settings shape.
+  isSystem = v: builtins.isString v || builtins.isPath v || (builtins.isAttrs v && v ? outPath);
+  isSettings = builtins.isAttrs raw && (raw ? configuration
+    || builtins.any (k: raw ? ${k}) hostKeys
+    || (raw ? system && isSystem raw.system));
+  cfg = if isSettings then raw else { configuration = raw; };
+
+  known = hostKeys ++ [ "configuration" "system" ];
   unknown = builtins.filter (k: !(builtins.elem k known)) (builtins.attrNames cfg);
 
   checked =
@@ -28,6 +34,8 @@ let
       throw "container file ${toString file}: unknown key '${builtins.head unknown}' (known keys: ${builtins.concatStringsSep ", " known})"
     else if cfg ? configuration && cfg ? system then
       throw "container file ${toString file}: set either 'configuration' or 'system', not both"
+    else if !(cfg ? configuration || cfg ? system) then
+      throw "container file ${toString file}: set 'configuration' (a NixOS module) or 'system' (a prebuilt system)"
     else cfg;
 
   settings = builtins.removeAttrs checked [ "configuration" "system" ];
@@ -45,7 +53,7 @@ let
 
   system =
     if checked ? system then
-      (if builtins.isAttrs checked.system || builtins.isString checked.system || builtins.isPath checked.system
+      (if isSystem checked.system
        then checked.system
        else throw "container file ${toString file}: 'system' must be a derivation or a store path")
     else nixos.config.system.build.toplevel;

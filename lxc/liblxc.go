@@ -34,8 +34,13 @@ func setConfigItem(c *liblxc.Container, key, value string) error {
 
 // WriteConfig (re)defines the container: it replaces its LXC configuration
 // with items and saves it to lxcpath/name/config. Every item goes through
-// liblxc, so a key LXC does not know fails here, naming the item.
+// liblxc, so a key LXC does not know fails here, naming the item. When the
+// saved configuration already is exactly items, nothing is written.
 func WriteConfig(lxcpath, name string, items Items) error {
+	path := filepath.Join(lxcpath, name, "config")
+	if old, err := os.ReadFile(path); err == nil && string(old) == items.String() {
+		return nil
+	}
 	c, err := open(lxcpath, name)
 	if err != nil {
 		return err
@@ -47,7 +52,7 @@ func WriteConfig(lxcpath, name string, items Items) error {
 			return fmt.Errorf("write config: %w", err)
 		}
 	}
-	if err := c.SaveConfigFile(filepath.Join(lxcpath, name, "config")); err != nil {
+	if err := c.SaveConfigFile(path); err != nil {
 		return fmt.Errorf("write config: %w", err)
 	}
 	return nil
@@ -100,6 +105,9 @@ func Start(lxcpath, name string) error {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := cmd.Run(); err != nil {
 		msg := strings.TrimSpace(stderr.String())
+		if msg == ErrRunning.Error() {
+			return ErrRunning
+		}
 		if msg == "" {
 			msg = err.Error()
 		}

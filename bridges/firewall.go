@@ -1,0 +1,226 @@
+package bridges
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/coreos/go-iptables/iptables"
+)
+
+// firewall is the part of go-iptables the package uses; *iptables.IPTables
+// implements it, fakeFirewall (fake.go) stands in for it in tests.
+type firewall interface {
+	ChainExists(table, chain string) (bool, error)
+	NewChain(table, chain string) error
+	ClearChain(table, chain string) error
+	DeleteChain(table, chain string) error
+	ListChains(table string) ([]string, error)
+	List(table, chain string) ([]string, error)
+	Exists(table, chain string, rulespec ...string) (bool, error)
+	Append(table, chain string, rulespec ...string) error
+	Insert(table, chain string, pos int, rulespec ...string) error
+	DeleteById(table, chain string, id int) error
+}
+
+// newFirewall builds the real go-iptables runner for one family.
+func newFirewall(proto iptables.Protocol) (firewall, error) {
+	ipt, err := iptables.New(iptables.IPFamily(proto), iptables.Timeout(30))
+	if err != nil {
+		return nil, err
+	}
+	return ipt, nil
+}
+
+// isNotExist reports whether err says a chain or rule is missing.
+func isNotExist(err error) bool {
+	var e *iptables.Error
+	if errors.As(err, &e) {
+		return e.IsNotExist()
+	}
+	return errors.Is(err, errFakeNotExist)
+}
+
+// ensureChain makes c exist with exactly its rules (unless Keep) and its
+// jumps present once, inserted first in their chains.
+func ensureChain(ipt firewall, c chainSpec) error {
+	if c.Keep {
+		ok, err := ipt.ChainExists(c.Table, c.Name)
+		if err != nil {
+			return fmt.Errorf("chain %s/%s: check: %w", c.Table, c.Name, err)
+		}
+		if !ok {
+			if err := ipt.NewChain(c.Table, c.Name); err != nil {
+				return fmt.Errorf("chain %s/%s: create: %w", c.Table, c.Name, err)
+			}
+		}
+	} else {
+		if err := ipt.ClearChain(c.Table, c.Name); err != nil {
+			return fmt.Errorf("chain %s/%s: create or flush: %w", c.Table, c.Name, err)
+		}
+	}
+	for _, r := range c.ruleSpecs() {
+		if c.Keep {
+			ok, err := ipt.Exists(c.Table, c.Name, r...)
+			if err != nil {
+				return fmt.Errorf("chain %s/%s: check rule: %w", c.Table, c.Name, err)
+			}
+			if ok {
+				continue
+			}
+		}
+		if err := ipt.Append(c.Table, c.Name, r...); err != nil {
+			return fmt.Errorf("chain %s/%s: append %s: %w", c.Table, c.Name, quoteArgs(r), err)
+		}
+	}
+	for _, h := range c.Hooks {
+		spec := c.hookSpec(h)
+		ok, err := ipt.Exists(c.Table, h.From, spec...)
+		if err != nil {
+			return fmt.Errorf("chain %s/%s: check jump: %w", c.Table, h.From, err)
+		}
+		if ok {
+			continue
+		}
+		if err := ipt.Insert(c.Table, h.From, 1, spec...); err != nil {
+			return fmt.Errorf("chain %s/%s: insert jump to %s: %w", c.Table, h.From, c.Name, err)
+		}
+	}
+	return nil
+}
+
+// chainPresent reports whether c, all its rules and its jumps are there.
+func chainPresent(ipt firewall, c chainSpec) (bool, error) {
+	ok, err := ipt.ChainExists(c.Table, c.Name)
+	if err != nil || !ok {
+		return false, err
+	}
+	for _, r := range c.ruleSpecs() {
+		if ok, err := ipt.Exists(c.Table, c.Name, r...); err != nil || !ok {
+			return false, err
+		}
+	}
+	for _, h := range c.Hooks {
+		if ok, err := ipt.Exists(c.Table, h.From, c.hookSpec(h)...); err != nil || !ok {
+			return false, err
+		}
+	}
+	return true, nil
+}
+
+// deleteMatching deletes the rules of table/chain whose -S line satisfies
+// match, highest position first so positions stay valid.
+func deleteMatching(ipt firewall, table, chain string, match func(line string) bool) error {
+	// Listing a missing chain fails with odd messages on the nft
+	// backend ("incompatible"), so ask first.
+	ok, err := ipt.ChainExists(table, chain)
+	if err != nil {
+		return fmt.Errorf("chain %s/%s: check: %w", table, chain, err)
+	}
+	if !ok {
+		return nil
+	}
+	lines, err := ipt.List(table, chain)
+	if isNotExist(err) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("chain %s/%s: list: %w", table, chain, err)
+	}
+	var ids []int
+	n := 0
+	for _, l := range lines {
+		if !strings.HasPrefix(l, "-A ") {
+			continue
+		}
+		n++
+		if match(l) {
+			ids = append(ids, n)
+		}
+	}
+	var errs []error
+	for i := len(ids) - 1; i >= 0; i-- {
+		if err := ipt.DeleteById(table, chain, ids[i]); err != nil && !isNotExist(err) {
+			errs = append(errs, fmt.Errorf("chain %s/%s: delete rule %d: %w", table, chain, ids[i], err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// removeChain deletes the jumps into name from the chains in from, then
+// flushes and deletes name. Absence is not an error.
+func removeChain(ipt firewall, table, name string, from []string) error {
+	var errs []error
+	for _, f := range from {
+		errs = append(errs, deleteMatching(ipt, table, f, func(l string) bool { return jumpsTo(l, name) }))
+	}
+	ok, err := ipt.ChainExists(table, name)
+	if err != nil {
+		return errors.Join(append(errs, fmt.Errorf("chain %s/%s: check: %w", table, name, err))...)
+	}
+	if ok {
+		if err := ipt.ClearChain(table, name); err != nil {
+			errs = append(errs, fmt.Errorf("chain %s/%s: flush: %w", table, name, err))
+		} else if err := ipt.DeleteChain(table, name); err != nil && !isNotExist(err) {
+			errs = append(errs, fmt.Errorf("chain %s/%s: delete: %w", table, name, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func jumpsTo(line, chain string) bool {
+	f := strings.Fields(line)
+	for i := 0; i+1 < len(f); i++ {
+		if (f[i] == "-j" || f[i] == "-g") && f[i+1] == chain {
+			return true
+		}
+	}
+	return false
+}
+
+func ownedLine(line string) bool {
+	if strings.Contains(line, `--comment "`+tagPrefix+" ") {
+		return true
+	}
+	f := strings.Fields(line)
+	for i := 0; i+1 < len(f); i++ {
+		if (f[i] == "-j" || f[i] == "-g") && strings.HasPrefix(f[i+1], chainPrefix) {
+			return true
+		}
+	}
+	return false
+}
+
+// sweepFirewall removes everything the tool owns in one family: jumps and
+// tagged rules in the built-in chains, then every NCC- chain.
+func sweepFirewall(ipt firewall) error {
+	var errs []error
+	for _, table := range []string{tableNAT, tableFilter} {
+		for _, b := range builtinChains[table] {
+			errs = append(errs, deleteMatching(ipt, table, b, ownedLine))
+		}
+		chains, err := ipt.ListChains(table)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("table %s: list chains: %w", table, err))
+			continue
+		}
+		var ours []string
+		for _, c := range chains {
+			if strings.HasPrefix(c, chainPrefix) {
+				ours = append(ours, c)
+			}
+		}
+		// Flush all first: owned chains may jump to each other.
+		for _, c := range ours {
+			if err := ipt.ClearChain(table, c); err != nil {
+				errs = append(errs, fmt.Errorf("chain %s/%s: flush: %w", table, c, err))
+			}
+		}
+		for _, c := range ours {
+			if err := ipt.DeleteChain(table, c); err != nil && !isNotExist(err) {
+				errs = append(errs, fmt.Errorf("chain %s/%s: delete: %w", table, c, err))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,5 @@
+# `configuration` and `system` together: refused.
+{
+  configuration = { ... }: { };
+  system = import ./fake-system.nix;
+}
