@@ -65,6 +65,8 @@ type host struct {
 	t      *testing.T
 	dir    string
 	config string
+	// netns, when set, is the network namespace every command runs in.
+	netns string
 }
 
 // newHost writes a host.toml with every path under a fresh temp folder.
@@ -103,6 +105,9 @@ func (h *host) run(args ...string) result {
 func (h *host) runStdin(stdin string, args ...string) result {
 	h.t.Helper()
 	cmd := exec.Command(binary, args...)
+	if h.netns != "" {
+		cmd = exec.Command("ip", append([]string{"netns", "exec", h.netns, binary}, args...)...)
+	}
 	cmd.Env = append(os.Environ(), "NIXCLOUD_CONTAINER_HOST_CONFIG="+h.config)
 	cmd.Stdin = strings.NewReader(stdin)
 	var out, errb bytes.Buffer
@@ -186,4 +191,35 @@ func treeSnapshot(t *testing.T, dirs ...string) string {
 		})
 	}
 	return b.String()
+}
+
+// newNetns creates a network namespace for the test (removed afterwards)
+// with its loopback up.
+func newNetns(t *testing.T, name string) string {
+	t.Helper()
+	ns := fmt.Sprintf("ncc-%s-%d", name, os.Getpid()%100000)
+	ipCmd(t, "netns", "add", ns)
+	t.Cleanup(func() { exec.Command("ip", "netns", "del", ns).Run() })
+	ipCmd(t, "-n", ns, "link", "set", "lo", "up")
+	return ns
+}
+
+// ipCmd runs iproute2's ip (test set-up only; the tool uses netlink).
+func ipCmd(t *testing.T, args ...string) string {
+	t.Helper()
+	out, err := exec.Command("ip", args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("ip %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+// inNetns runs a command inside a namespace and returns its output.
+func inNetns(t *testing.T, ns string, args ...string) string {
+	t.Helper()
+	out, err := exec.Command("ip", append([]string{"netns", "exec", ns}, args...)...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s in %s: %v\n%s", strings.Join(args, " "), ns, err, out)
+	}
+	return string(out)
 }

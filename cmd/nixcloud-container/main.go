@@ -52,6 +52,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			listGenerationsCommand, deleteGenerationsCommand, switchGenerationCommand, rollbackCommand,
 			startCommand, stopCommand, terminateCommand, restartCommand,
 			loginCommand, runCommand, listCommand, showIPCommand, existsCommand, stateCommand,
+			hostCommand,
 		},
 		Action: func(c *cli.Context) error {
 			if c.NArg() > 0 {

@@ -1,0 +1,77 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/nixcloud/nixcloud-container/bridges"
+	"github.com/nixcloud/nixcloud-container/hostconfig"
+)
+
+var hostCommand = &cli.Command{
+	Name:  "host",
+	Usage: "prepare, remove or inspect the host's bridges, DHCP and firewall chains",
+	Subcommands: []*cli.Command{
+		{
+			Name:  "setup",
+			Usage: "create the bridges, start dnsmasq, add the NAT and forward chains (idempotent)",
+			Action: func(c *cli.Context) error {
+				cfg, err := hostArgs(c)
+				if err != nil {
+					return err
+				}
+				if err := bridges.Setup(cfg); err != nil {
+					return fmt.Errorf("host setup: %w", err)
+				}
+				return nil
+			},
+		},
+		{
+			Name:  "teardown",
+			Usage: "remove everything host setup made",
+			Action: func(c *cli.Context) error {
+				cfg, err := hostArgs(c)
+				if err != nil {
+					return err
+				}
+				if err := bridges.Teardown(cfg); err != nil {
+					return fmt.Errorf("host teardown: %w", err)
+				}
+				return nil
+			},
+		},
+		{
+			Name:  "status",
+			Usage: "show what host setup made and what is missing (exit 1 if anything is)",
+			Action: func(c *cli.Context) error {
+				cfg, err := hostArgs(c)
+				if err != nil {
+					return err
+				}
+				st, err := bridges.HostStatus(cfg)
+				if err != nil {
+					return fmt.Errorf("host status: %w", err)
+				}
+				fmt.Fprint(c.App.Writer, st.String())
+				if !st.OK() {
+					return cli.Exit("", exitFailure)
+				}
+				return nil
+			},
+		},
+	},
+}
+
+// hostArgs checks that no arguments were given and returns the host
+// configuration.
+func hostArgs(c *cli.Context) (hostconfig.Config, error) {
+	if err := checkArgs(c, 0, 0); err != nil {
+		return hostconfig.Config{}, err
+	}
+	m, err := manager(c)
+	if err != nil {
+		return hostconfig.Config{}, err
+	}
+	return m.Cfg, nil
+}
