@@ -13,34 +13,8 @@ var hostCommand = &cli.Command{
 	Name:  "host",
 	Usage: "prepare, remove or inspect the host's bridges, DHCP and firewall chains",
 	Subcommands: []*cli.Command{
-		{
-			Name:  "setup",
-			Usage: "create the bridges, start dnsmasq, add the NAT and forward chains (idempotent)",
-			Action: func(c *cli.Context) error {
-				cfg, err := hostArgs(c)
-				if err != nil {
-					return err
-				}
-				if err := bridges.Setup(cfg); err != nil {
-					return fmt.Errorf("host setup: %w", err)
-				}
-				return nil
-			},
-		},
-		{
-			Name:  "teardown",
-			Usage: "remove everything host setup made",
-			Action: func(c *cli.Context) error {
-				cfg, err := hostArgs(c)
-				if err != nil {
-					return err
-				}
-				if err := bridges.Teardown(cfg); err != nil {
-					return fmt.Errorf("host teardown: %w", err)
-				}
-				return nil
-			},
-		},
+		hostStep("setup", "create the bridges, start dnsmasq, add the NAT and forward chains (idempotent)", bridges.Setup),
+		hostStep("teardown", "remove everything host setup made", bridges.Teardown),
 		{
 			Name:  "status",
 			Usage: "show what host setup made and what is missing (exit 1 if anything is)",
@@ -74,4 +48,22 @@ func hostArgs(c *cli.Context) (hostconfig.Config, error) {
 		return hostconfig.Config{}, err
 	}
 	return m.Cfg, nil
+}
+
+// hostStep is a host subcommand that applies one change to the host.
+func hostStep(name, usage string, step func(hostconfig.Config) error) *cli.Command {
+	return &cli.Command{
+		Name:  name,
+		Usage: usage,
+		Action: func(c *cli.Context) error {
+			cfg, err := hostArgs(c)
+			if err != nil {
+				return err
+			}
+			if err := step(cfg); err != nil {
+				return fmt.Errorf("host %s: %w", name, err)
+			}
+			return nil
+		},
+	}
 }
