@@ -13,7 +13,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"sort"
 	"strings"
 	"time"
 
@@ -222,7 +221,7 @@ func (m *Manager) allocate(name, file string, settings *generations.Settings) (r
 	}
 	defer func() {
 		if retErr != nil {
-			revokeRanges(granted, rng)
+			revokeRangesLocked(granted, rng)
 		}
 	}()
 	for _, path := range []string{m.SubUID, m.SubGID} {
@@ -263,9 +262,9 @@ func grantRoot(path string, rng idmap.Range) (bool, error) {
 	return true, nil
 }
 
-// revokeRanges undoes grantRoot for the given files (best effort; used
-// when a create fails).
-func revokeRanges(paths []string, rng idmap.Range) {
+// revokeRangesLocked undoes grantRoot for the given files (best effort;
+// used when a create fails). The caller holds the lock.
+func revokeRangesLocked(paths []string, rng idmap.Range) {
 	for _, path := range paths {
 		data, err := os.ReadFile(path)
 		if err != nil {
@@ -284,7 +283,7 @@ func (m *Manager) revokeRanges(paths []string, rng idmap.Range) {
 	}
 	if unlock, err := m.Store.Lock(); err == nil {
 		defer unlock()
-		revokeRanges(paths, rng)
+		revokeRangesLocked(paths, rng)
 	}
 }
 
@@ -399,12 +398,7 @@ func (m *Manager) spec(rec *records.Record, settings *generations.Settings, lxcA
 // cgroup limits for the host's layout, then raw extraLxcConfig.
 func settingsItems(s *generations.Settings) (lxc.Items, error) {
 	var items lxc.Items
-	targets := make([]string, 0, len(s.BindMounts))
-	for t := range s.BindMounts {
-		targets = append(targets, t)
-	}
-	sort.Strings(targets)
-	for _, t := range targets {
+	for _, t := range s.BindMountTargets() {
 		bm := s.BindMounts[t]
 		st, err := os.Stat(bm.HostPath)
 		if errors.Is(err, fs.ErrNotExist) {

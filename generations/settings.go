@@ -113,13 +113,18 @@ func checkNetwork(s *Settings) error {
 	return nil
 }
 
-func checkBindMounts(s *Settings) error {
+// BindMountTargets returns the bind mounts' paths in the container, sorted.
+func (s *Settings) BindMountTargets() []string {
 	keys := make([]string, 0, len(s.BindMounts))
 	for k := range s.BindMounts {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
-	for _, target := range keys {
+	return keys
+}
+
+func checkBindMounts(s *Settings) error {
+	for _, target := range s.BindMountTargets() {
 		m := s.BindMounts[target]
 		if !filepath.IsAbs(target) || filepath.Clean(target) != target || target == "/" {
 			return fmt.Errorf("bindMounts.%q: the path in the container must be absolute and clean (not /)", target)

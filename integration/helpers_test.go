@@ -69,8 +69,8 @@ type host struct {
 	netns string
 }
 
-// newHost writes a host.toml with every path under a fresh temp folder.
-// idBase keeps concurrent tests' uid ranges apart.
+// newHost writes a host.toml with every path under a fresh temp folder,
+// plus extra TOML.
 func newHost(t *testing.T, extra string) *host {
 	t.Helper()
 	requireRoot(t)

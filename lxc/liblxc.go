@@ -85,6 +85,9 @@ func InitPID(lxcpath, name string) (int, error) {
 // to start a container (see init in reexec.go).
 const startHelperArg0 = "nixcloud-container-lxc-start"
 
+// startHelperRunning is the start helper's exit status for ErrRunning.
+const startHelperRunning = 3
+
 // Start starts the container in the background and waits until it runs.
 //
 // liblxc's daemonised start forks the calling process and the fork stays
@@ -104,10 +107,11 @@ func Start(lxcpath, name string) error {
 	cmd.Stderr = &stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := cmd.Run(); err != nil {
-		msg := strings.TrimSpace(stderr.String())
-		if msg == ErrRunning.Error() {
+		var ee *exec.ExitError
+		if errors.As(err, &ee) && ee.ExitCode() == startHelperRunning {
 			return ErrRunning
 		}
+		msg := strings.TrimSpace(stderr.String())
 		if msg == "" {
 			msg = err.Error()
 		}

@@ -3,6 +3,7 @@
 package lxc
 
 import (
+	"errors"
 	"fmt"
 	"os"
 )
@@ -18,7 +19,11 @@ func init() {
 	// Standard input and output are /dev/null (set by Start); they must stay
 	// open, or liblxc's own descriptors would take their numbers and be
 	// redirected to /dev/null when it daemonises.
-	if err := startInProcess(os.Args[1], os.Args[2]); err != nil {
+	err := startInProcess(os.Args[1], os.Args[2])
+	if errors.Is(err, ErrRunning) {
+		os.Exit(startHelperRunning)
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
