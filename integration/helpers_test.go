@@ -65,8 +65,11 @@ type host struct {
 	t      *testing.T
 	dir    string
 	config string
-	// netns, when set, is the network namespace every command runs in.
-	netns string
+	// netns is the network namespace every command runs in: the "host".
+	// uplink is a second namespace, the host's upstream, reached from the
+	// host through the veth up0 (192.0.2.2) – up1 (192.0.2.1), which is
+	// also the host's default route.
+	netns, uplink string
 }
 
 // newHost writes a host.toml with every path under a fresh temp folder,
@@ -86,6 +89,16 @@ func newHost(t *testing.T, extra string) *host {
 	if err := os.WriteFile(h.config, []byte(toml), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	// Network rule: every bridge, rule and packet of a test stays inside
+	// namespaces the test made.
+	h.netns = newNetns(t, "host")
+	h.uplink = newNetns(t, "uplink")
+	ipCmd(t, "-n", h.netns, "link", "add", "up0", "type", "veth", "peer", "name", "up1", "netns", h.uplink)
+	ipCmd(t, "-n", h.netns, "addr", "add", "192.0.2.2/24", "dev", "up0")
+	ipCmd(t, "-n", h.netns, "link", "set", "up0", "up")
+	ipCmd(t, "-n", h.uplink, "addr", "add", "192.0.2.1/24", "dev", "up1")
+	ipCmd(t, "-n", h.uplink, "link", "set", "up1", "up")
+	ipCmd(t, "-n", h.netns, "route", "add", "default", "via", "192.0.2.1")
 	t.Cleanup(h.destroyAll)
 	return h
 }
@@ -104,10 +117,7 @@ func (h *host) run(args ...string) result {
 
 func (h *host) runStdin(stdin string, args ...string) result {
 	h.t.Helper()
-	cmd := exec.Command(binary, args...)
-	if h.netns != "" {
-		cmd = exec.Command("ip", append([]string{"netns", "exec", h.netns, binary}, args...)...)
-	}
+	cmd := exec.Command("ip", append([]string{"netns", "exec", h.netns, binary}, args...)...)
 	cmd.Env = append(os.Environ(), "NIXCLOUD_CONTAINER_HOST_CONFIG="+h.config)
 	cmd.Stdin = strings.NewReader(stdin)
 	var out, errb bytes.Buffer
@@ -137,8 +147,9 @@ func (h *host) state(name string) string {
 	return strings.TrimSpace(h.must("state", name))
 }
 
-// destroyAll removes every container the test left, so nothing keeps
-// running after it.
+// destroyAll removes every container the test left and the host
+// networking, so nothing keeps running after it (a dnsmasq would keep the
+// namespace alive).
 func (h *host) destroyAll() {
 	entries, _ := os.ReadDir(filepath.Join(h.dir, "state", "containers"))
 	for _, e := range entries {
@@ -146,6 +157,7 @@ func (h *host) destroyAll() {
 			h.run("destroy", "--force", e.Name())
 		}
 	}
+	h.run("host", "teardown")
 }
 
 // writeFile writes a file in the host's folder and returns its path.
@@ -197,12 +209,15 @@ func treeSnapshot(t *testing.T, dirs ...string) string {
 // with its loopback up.
 func newNetns(t *testing.T, name string) string {
 	t.Helper()
-	ns := fmt.Sprintf("ncc-%s-%d", name, os.Getpid()%100000)
+	netnsSeq++
+	ns := fmt.Sprintf("ncc-%s-%d-%d", name, os.Getpid()%100000, netnsSeq)
 	ipCmd(t, "netns", "add", ns)
 	t.Cleanup(func() { exec.Command("ip", "netns", "del", ns).Run() })
 	ipCmd(t, "-n", ns, "link", "set", "lo", "up")
 	return ns
 }
+
+var netnsSeq int
 
 // ipCmd runs iproute2's ip (test set-up only; the tool uses netlink).
 func ipCmd(t *testing.T, args ...string) string {

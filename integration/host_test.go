@@ -8,17 +8,9 @@ import (
 )
 
 // TestHostSetupTeardown runs host setup/status/teardown in a namespace of
-// its own, with a second namespace as the uplink host.
+// its own (newHost), with a second namespace as the uplink host.
 func TestHostSetupTeardown(t *testing.T) {
 	h := newHost(t, "[internet]\nuplink = \"up0\"\n")
-	h.netns = newNetns(t, "host")
-	uplink := newNetns(t, "uplink")
-	ipCmd(t, "-n", h.netns, "link", "add", "up0", "type", "veth", "peer", "name", "up1", "netns", uplink)
-	ipCmd(t, "-n", h.netns, "addr", "add", "192.0.2.2/24", "dev", "up0")
-	ipCmd(t, "-n", h.netns, "link", "set", "up0", "up")
-	ipCmd(t, "-n", uplink, "addr", "add", "192.0.2.1/24", "dev", "up1")
-	ipCmd(t, "-n", uplink, "link", "set", "up1", "up")
-	ipCmd(t, "-n", h.netns, "route", "add", "default", "via", "192.0.2.1")
 
 	snapshot := func() string {
 		return inNetns(t, h.netns, "ip", "-br", "link") + inNetns(t, h.netns, "iptables-save", "-t", "nat") + inNetns(t, h.netns, "iptables-save", "-t", "filter")
