@@ -311,8 +311,13 @@ var rootfsDirs = []struct {
 	{"tmp", 0o1777}, {"var", 0o755}, {"root", 0o700}, {"nix", 0o755}, {"bin", 0o755},
 }
 
+// rootfs is the folder of a container's root file system.
+func (m *Manager) rootfs(name string) string {
+	return filepath.Join(m.Store.ContainerDir(name), "rootfs")
+}
+
 func (m *Manager) makeRootfs(rec *records.Record) error {
-	root := filepath.Join(m.Store.ContainerDir(rec.Name), "rootfs")
+	root := m.rootfs(rec.Name)
 	if err := os.Mkdir(root, 0o755); err != nil {
 		return err
 	}

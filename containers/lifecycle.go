@@ -96,10 +96,35 @@ func (m *Manager) prepareStart(name string) (*records.Record, *generations.Setti
 	if err != nil {
 		return nil, nil, wrap(name, "-l", err)
 	}
+	if settings.Ephemeral {
+		if err := m.resetRootfs(rec); err != nil {
+			return nil, nil, err
+		}
+	}
 	if err := m.writeConfig(rec, settings, lxcArgs); err != nil {
 		return nil, nil, err
 	}
 	return rec, settings, nil
+}
+
+// resetRootfs gives an ephemeral container a fresh, empty rootfs before it
+// starts. Bind mounts live outside the rootfs and keep their data; so does
+// everything the generation provides (it comes from the store).
+func (m *Manager) resetRootfs(rec *records.Record) error {
+	running, err := m.running(rec.Name)
+	if err != nil {
+		return err
+	}
+	if running {
+		return wrap(rec.Name, "start", ErrRunning)
+	}
+	if err := os.RemoveAll(m.rootfs(rec.Name)); err != nil {
+		return wrap(rec.Name, "reset ephemeral rootfs", err)
+	}
+	if err := m.makeRootfs(rec); err != nil {
+		return wrap(rec.Name, "reset ephemeral rootfs", err)
+	}
+	return nil
 }
 
 // Stop asks the guest to shut down and kills it after timeout. It reports
