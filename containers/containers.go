@@ -144,6 +144,9 @@ func (m *Manager) Create(ctx context.Context, name, file string, opts CreateOpti
 	rec.NixArgs = m.NixArgs
 	rec.LXCArgs = opts.LXCArgs
 	r.Add(func() { os.RemoveAll(m.Store.ContainerDir(name)) })
+	if err := m.checkOwnBridges(rec); err != nil {
+		return err
+	}
 
 	prof := m.profile(name, nix)
 	r.Add(func() { prof.Remove() })
@@ -237,6 +240,9 @@ func (m *Manager) allocate(name, file string, settings *generations.Settings) (r
 		Name: name, Slot: slot, UIDBase: rng.Start, UIDSize: rng.Size,
 		File: file, Created: time.Now().UTC(), Creating: true,
 	}
+	if rec.Interfaces, err = planInterfaces(m.Cfg, recs, rec, settings); err != nil {
+		return nil, granted, err
+	}
 	if err := m.Store.Save(rec); err != nil {
 		return nil, granted, err
 	}
@@ -290,8 +296,7 @@ func (m *Manager) revokeRanges(paths []string, rng idmap.Range) {
 // build builds the record's container file into a new generation of the
 // profile; added is false when the build equals the current generation.
 func (m *Manager) build(ctx context.Context, rec *records.Record, nix generations.Nix, prof generations.Profile) (added bool, err error) {
-	in := generations.Input{File: rec.File, Name: rec.Name}
-	path, err := nix.Build(ctx, in)
+	path, err := nix.Build(ctx, guestInput(rec.File, rec))
 	if err != nil {
 		return false, wrap(rec.Name, "build", err)
 	}
@@ -395,6 +400,7 @@ func (m *Manager) spec(rec *records.Record, settings *generations.Settings, lxcA
 		UIDBase:    rec.UIDBase,
 		UIDSize:    rec.UIDSize,
 		ProfileDir: m.Cfg.ProfileDir(rec.Name),
+		Interfaces: lxcInterfaces(rec),
 		Extra:      append(extra, lxcArgs...),
 	}, nil
 }

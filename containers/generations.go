@@ -81,6 +81,14 @@ func (m *Manager) Update(ctx context.Context, name, file string) (Result, error)
 		return Result{}, wrap(name, "container file", err)
 	}
 	rec.File, rec.NixArgs = abs, nixArgs
+	// The build needs the address (NixOS guests get it as `ip`); the
+	// record keeps it only once the build worked.
+	if err := m.planNetwork(rec, settings, false); err != nil {
+		return Result{}, err
+	}
+	if err := m.checkOwnBridges(rec); err != nil {
+		return Result{}, err
+	}
 	added, err := m.build(ctx, rec, nix, prof)
 	if err != nil {
 		return Result{}, err

@@ -58,9 +58,9 @@ func (m *Manager) running(name string) (bool, error) {
 }
 
 // Start renders the container's LXC configuration from its record and
-// current generation and starts it.
+// current generation, prepares the host network and starts it.
 func (m *Manager) Start(ctx context.Context, name string) error {
-	rec, _, err := m.prepareStart(name)
+	rec, settings, err := m.prepareStart(name)
 	if err != nil {
 		return err
 	}
@@ -71,22 +71,49 @@ func (m *Manager) Start(ctx context.Context, name string) error {
 	if err != nil {
 		return wrap(name, "start", err)
 	}
-	return nil
+	return m.afterStart(rec, settings)
+}
+
+// afterStart finishes the host network of a started container; when that
+// fails the container is stopped again, so a start either works or leaves
+// nothing running.
+func (m *Manager) afterStart(rec *records.Record, settings *generations.Settings) error {
+	err := m.networkAfterStart(rec, settings)
+	if err == nil {
+		return nil
+	}
+	if kerr := lxc.Kill(m.Cfg.ContainersDir(), rec.Name); kerr != nil && !errors.Is(kerr, lxc.ErrNotRunning) {
+		err = errors.Join(err, wrap(rec.Name, "stop after failed start", kerr))
+	}
+	if ferr := m.networkAfterStop(rec); ferr != nil {
+		err = errors.Join(err, ferr)
+	}
+	return err
 }
 
 // StartForeground starts the container attached to the terminal and
 // returns when it stops.
 func (m *Manager) StartForeground(name string) error {
-	rec, _, err := m.prepareStart(name)
+	rec, settings, err := m.prepareStart(name)
 	if err != nil {
 		return err
 	}
-	if err := lxc.StartForeground(m.Cfg.ContainersDir(), rec.Name); err != nil {
+	var netErr error
+	err = lxc.StartForeground(m.Cfg.ContainersDir(), rec.Name, func() {
+		netErr = m.afterStart(rec, settings)
+	})
+	if ferr := m.networkAfterStop(rec); ferr != nil && netErr == nil {
+		netErr = ferr
+	}
+	if err != nil {
 		return wrap(name, "start", err)
 	}
-	return nil
+	return netErr
 }
 
+// prepareStart brings the record's interfaces in line with the current
+// generation's settings, readies the host network, resets an ephemeral
+// rootfs and writes the LXC configuration.
 func (m *Manager) prepareStart(name string) (*records.Record, *generations.Settings, error) {
 	rec, _, settings, err := m.current(name)
 	if err != nil {
@@ -95,6 +122,19 @@ func (m *Manager) prepareStart(name string) (*records.Record, *generations.Setti
 	lxcArgs, err := lxc.ParseRawItems(rec.LXCArgs)
 	if err != nil {
 		return nil, nil, wrap(name, "-l", err)
+	}
+	running, err := m.running(name)
+	if err != nil {
+		return nil, nil, err
+	}
+	if running {
+		return nil, nil, wrap(name, "start", ErrRunning)
+	}
+	if err := m.planNetwork(rec, settings, true); err != nil {
+		return nil, nil, err
+	}
+	if err := m.networkBeforeStart(rec); err != nil {
+		return nil, nil, err
 	}
 	if settings.Ephemeral {
 		if err := m.resetRootfs(rec); err != nil {
@@ -111,13 +151,6 @@ func (m *Manager) prepareStart(name string) (*records.Record, *generations.Setti
 // starts. Bind mounts live outside the rootfs and keep their data; so does
 // everything the generation provides (it comes from the store).
 func (m *Manager) resetRootfs(rec *records.Record) error {
-	running, err := m.running(rec.Name)
-	if err != nil {
-		return err
-	}
-	if running {
-		return wrap(rec.Name, "start", ErrRunning)
-	}
 	if err := os.RemoveAll(m.rootfs(rec.Name)); err != nil {
 		return wrap(rec.Name, "reset ephemeral rootfs", err)
 	}
@@ -130,7 +163,8 @@ func (m *Manager) resetRootfs(rec *records.Record) error {
 // Stop asks the guest to shut down and kills it after timeout. It reports
 // whether the shutdown was clean.
 func (m *Manager) Stop(name string, timeout time.Duration) (bool, error) {
-	if _, err := m.load(name); err != nil {
+	rec, err := m.load(name)
+	if err != nil {
 		return false, err
 	}
 	clean, err := lxc.Stop(m.Cfg.ContainersDir(), name, timeout)
@@ -140,22 +174,23 @@ func (m *Manager) Stop(name string, timeout time.Duration) (bool, error) {
 	if err != nil {
 		return false, wrap(name, "stop", err)
 	}
-	return clean, nil
+	return clean, m.networkAfterStop(rec)
 }
 
 // Terminate kills the container now.
 func (m *Manager) Terminate(name string) error {
-	if _, err := m.load(name); err != nil {
+	rec, err := m.load(name)
+	if err != nil {
 		return err
 	}
-	err := lxc.Kill(m.Cfg.ContainersDir(), name)
+	err = lxc.Kill(m.Cfg.ContainersDir(), name)
 	if errors.Is(err, lxc.ErrNotRunning) {
 		return wrap(name, "terminate", ErrNotRunning)
 	}
 	if err != nil {
 		return wrap(name, "terminate", err)
 	}
-	return nil
+	return m.networkAfterStop(rec)
 }
 
 // Restart stops the container if it runs and starts it again.
@@ -227,6 +262,9 @@ func (m *Manager) Destroy(name string, force bool) error {
 			return wrap(name, "destroy: kill", err)
 		}
 	}
+	if err := m.networkDestroy(rec); err != nil {
+		return err
+	}
 	if err := m.profile(name, generations.Nix{}).Remove(); err != nil {
 		return wrap(name, "destroy", err)
 	}
@@ -284,17 +322,19 @@ func (m *Manager) List() ([]Info, error) {
 	return out, nil
 }
 
-// Addresses lists the record's addresses, primary IPv4 first.
+// Addresses lists the record's addresses without prefix lengths: the
+// IPv4 addresses first (hostonly, the primary one, then internet), then
+// the IPv6 ones. They are stable across restarts.
 func Addresses(rec *records.Record) []string {
 	addrs := []string{}
 	for _, nic := range rec.Interfaces {
-		if nic.IPv4 != "" {
-			addrs = append(addrs, nic.IPv4)
+		if a := addrOf(nic.IPv4); a.IsValid() {
+			addrs = append(addrs, a.String())
 		}
 	}
 	for _, nic := range rec.Interfaces {
-		if nic.IPv6 != "" {
-			addrs = append(addrs, nic.IPv6)
+		if a := addrOf(nic.IPv6); a.IsValid() {
+			addrs = append(addrs, a.String())
 		}
 	}
 	return addrs

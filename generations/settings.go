@@ -104,10 +104,16 @@ func checkAutostart(s *Settings) error {
 }
 
 func checkNetwork(s *Settings) error {
-	if s.Network.IP != "" {
-		a, err := netip.ParseAddr(s.Network.IP)
+	if ip := s.Network.IP; ip != "" {
+		var a netip.Addr
+		p, err := netip.ParsePrefix(ip)
+		if err == nil {
+			a = p.Addr()
+		} else {
+			a, err = netip.ParseAddr(ip)
+		}
 		if err != nil || !a.Is4() {
-			return fmt.Errorf("network.ip: want an IPv4 address like 10.101.0.50, got %q", s.Network.IP)
+			return fmt.Errorf("network.ip: want an IPv4 address like 10.101.0.50 (or 192.168.1.50/24 on a bridge of your own), got %q", ip)
 		}
 	}
 	return nil

@@ -14,7 +14,11 @@ import (
 	"testing"
 )
 
-var binary string
+var (
+	binary string
+	// probe is the static network test tool (integration/probe).
+	probe string
+)
 
 func TestMain(m *testing.M) {
 	os.Exit(testMain(m))
@@ -30,12 +34,24 @@ func testMain(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(dir)
-	binary = filepath.Join(dir, "nixcloud-container")
-	build := exec.Command("go", "build", "-o", binary, "../cmd/nixcloud-container")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "build:", err)
+	// Containers' mapped root reaches the probe through a bind mount.
+	if err := os.Chmod(dir, 0o755); err != nil {
+		fmt.Fprintln(os.Stderr, err)
 		return 1
+	}
+	binary = filepath.Join(dir, "nixcloud-container")
+	probe = filepath.Join(dir, "probe")
+	for _, b := range []struct{ out, pkg string }{{binary, "../cmd/nixcloud-container"}, {probe, "./probe"}} {
+		build := exec.Command("go", "build", "-o", b.out, b.pkg)
+		build.Env = os.Environ()
+		if b.out == probe {
+			build.Env = append(build.Env, "CGO_ENABLED=0") // runs in busybox guests
+		}
+		build.Stdout, build.Stderr = os.Stderr, os.Stderr
+		if err := build.Run(); err != nil {
+			fmt.Fprintln(os.Stderr, "build:", err)
+			return 1
+		}
 	}
 	// The tool adds root's ranges to /etc/subuid and /etc/subgid; put the
 	// files back as they were afterwards.

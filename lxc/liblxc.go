@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -144,7 +145,7 @@ func startInProcess(lxcpath, name string) error {
 
 // StartForeground runs the container attached to the caller's terminal
 // (its console) until it stops.
-func StartForeground(lxcpath, name string) error {
+func StartForeground(lxcpath, name string, onRunning func()) error {
 	c, err := open(lxcpath, name)
 	if err != nil {
 		return err
@@ -159,6 +160,27 @@ func StartForeground(lxcpath, name string) error {
 	if err := c.WantDaemonize(false); err != nil {
 		return fmt.Errorf("start: %w", err)
 	}
+	// The start below blocks until the container stops; a second handle
+	// sees it come up.
+	var returned atomic.Bool
+	done := make(chan struct{})
+	defer func() { returned.Store(true); <-done }()
+	go func() {
+		defer close(done)
+		w, err := open(lxcpath, name)
+		if err != nil {
+			return
+		}
+		defer w.Release()
+		for i := 0; i < 30 && !returned.Load(); i++ {
+			if w.Wait(liblxc.RUNNING, time.Second) {
+				if onRunning != nil {
+					onRunning()
+				}
+				return
+			}
+		}
+	}()
 	if err := c.Start(); err != nil {
 		return fmt.Errorf("start: %w%s", err, logErrors(lxcpath, name))
 	}

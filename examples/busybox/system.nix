@@ -33,6 +33,12 @@ let
     [ -e /etc/passwd ] || echo 'root:x:0:0:root:/root:/bin/sh' > /etc/passwd
     [ -e /etc/group ] || echo 'root:x:0:' > /etc/group
     echo @marker@ > /run/marker
+    ip link set lo up
+    # With network.enableNat: DHCP on `internet` (the host's dnsmasq
+    # gives the fixed lease), IPv6 by router advertisements (SLAAC).
+    if [ -e /sys/class/net/internet ]; then
+      udhcpc -b -i internet -s @out@/udhcpc.script -x hostname:$(hostname) >/run/udhcpc.log 2>&1
+    fi
     echo "booted $(hostname)" > /run/booted
     shutdown() {
       trap "" TERM
@@ -49,6 +55,21 @@ let
     done
   '';
 
+  # udhcpc calls this with the lease in its environment.
+  dhcpScript = ''
+    #!@out@/bin/sh
+    export PATH=@out@/bin
+    case "$1" in
+      deconfig) ip -4 addr flush dev "$interface"; ip link set "$interface" up ;;
+      bound|renew)
+        ip -4 addr flush dev "$interface"
+        ip addr add "$ip/$mask" dev "$interface"
+        [ -n "$router" ] && ip route replace default via "''${router%% *}" dev "$interface"
+        : > /etc/resolv.conf
+        for d in $dns; do echo "nameserver $d" >> /etc/resolv.conf; done ;;
+    esac
+  '';
+
   switch = ''
     #!@out@/bin/sh
     echo "$*" >> /run/switch-calls
@@ -59,7 +80,7 @@ derivation {
   name = "busybox-guest-${marker}";
   system = builtins.currentSystem;
   builder = busybox;
-  inherit init marker;
+  inherit init marker dhcpScript;
   # Built from local files only: never ask a binary cache.
   preferLocalBuild = true;
   allowSubstitutes = false;
@@ -73,6 +94,8 @@ derivation {
     subst() { $B sed -e "s|@out@|$out|g" -e "s|@marker@|$marker|g" -e 's|^    ||'; }
     echo "$init" | subst > $out/init
     $B chmod 555 $out/init
+    echo "$dhcpScript" | subst > $out/udhcpc.script
+    $B chmod 555 $out/udhcpc.script
     if [ -n "$switch" ]; then
       echo "$switch" | subst > $out/bin/switch-to-configuration
       $B chmod 555 $out/bin/switch-to-configuration

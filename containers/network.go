@@ -1,0 +1,299 @@
+package containers
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"slices"
+
+	"github.com/nixcloud/nixcloud-container/bridges"
+	"github.com/nixcloud/nixcloud-container/generations"
+	"github.com/nixcloud/nixcloud-container/hostconfig"
+	"github.com/nixcloud/nixcloud-container/lxc"
+	"github.com/nixcloud/nixcloud-container/records"
+)
+
+// planInterfaces returns the network interfaces container rec has with
+// settings, given every other record (for address collisions):
+//
+//   - hostonly: on network.bridge (default the hostonly bridge). On the
+//     hostonly bridge the address is network.ip, else the address rec
+//     already holds, else the lowest free one. On a bridge of the user's own
+//     network.ip with its prefix length is required.
+//   - internet, with network.enableNat: on the internet bridge, with the
+//     fixed lease and stable IPv6 address of the slot.
+//
+// Veth names and MACs come from the slot. Nothing on the host changes.
+func planInterfaces(cfg hostconfig.Config, recs []*records.Record, rec *records.Record, s *generations.Settings) ([]records.Interface, error) {
+	bridge := s.Network.Bridge
+	if bridge == "" {
+		bridge = cfg.Hostonly.Bridge
+	}
+	if err := hostconfig.ValidBridgeName(bridge); err != nil {
+		return nil, fmt.Errorf("network.bridge: %w", err)
+	}
+	if bridge == cfg.Internet.Bridge {
+		return nil, fmt.Errorf("network.bridge: %s is the internet bridge; use network.enableNat", bridge)
+	}
+	ho := records.Interface{
+		Name:     bridges.NICHostonly,
+		Bridge:   bridge,
+		HostVeth: bridges.HostVeth(rec.Slot, bridges.NICHostonly),
+		MAC:      bridges.MAC(rec.Slot, bridges.NICIndex(bridges.NICHostonly)),
+	}
+	var addr netip.Prefix
+	var err error
+	if bridge == cfg.Hostonly.Bridge {
+		addr, err = hostonlyAddress(cfg, recs, rec, s.Network.IP)
+	} else {
+		addr, err = ownBridgeAddress(recs, rec, bridge, s.Network.IP)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("network.ip: %w", err)
+	}
+	ho.IPv4 = addr.String()
+	nics := []records.Interface{ho}
+	if !s.Network.EnableNat {
+		return nics, nil
+	}
+	inet := records.Interface{
+		Name:     bridges.NICInternet,
+		Bridge:   cfg.Internet.Bridge,
+		HostVeth: bridges.HostVeth(rec.Slot, bridges.NICInternet),
+		MAC:      bridges.MAC(rec.Slot, bridges.NICIndex(bridges.NICInternet)),
+	}
+	v4, err := bridges.InternetIPv4(cfg, rec.Slot)
+	if err != nil {
+		return nil, fmt.Errorf("network.enableNat: %w", err)
+	}
+	br, err := bridges.InternetPrefix(cfg)
+	if err != nil {
+		return nil, err
+	}
+	inet.IPv4 = netip.PrefixFrom(v4, br.Bits()).String()
+	v6, err := bridges.InternetIPv6(cfg, rec.Slot)
+	if err != nil {
+		return nil, fmt.Errorf("network.enableNat: %w", err)
+	}
+	if v6.IsValid() {
+		inet.IPv6 = netip.PrefixFrom(v6, 64).String()
+	}
+	return append(nics, inet), nil
+}
+
+// hostonlyAddress is the container's address on the hostonly bridge: the
+// fixed one, else the one it holds (stable across updates and restarts),
+// else the lowest free one.
+func hostonlyAddress(cfg hostconfig.Config, recs []*records.Record, rec *records.Record, fixed string) (netip.Prefix, error) {
+	if fixed != "" {
+		return bridges.AllocateHostonly(cfg, recs, fixed, rec.Name)
+	}
+	for _, nic := range rec.Interfaces {
+		if nic.Name == bridges.NICHostonly && nic.Bridge == cfg.Hostonly.Bridge && nic.IPv4 != "" {
+			if p, err := bridges.AllocateHostonly(cfg, recs, nic.IPv4, rec.Name); err == nil {
+				return p, nil
+			}
+		}
+	}
+	return bridges.AllocateHostonly(cfg, recs, "", rec.Name)
+}
+
+// ownBridgeAddress checks the fixed address on a bridge of the user's:
+// it needs its prefix length, and no other container may hold it there.
+func ownBridgeAddress(recs []*records.Record, rec *records.Record, bridge, fixed string) (netip.Prefix, error) {
+	if fixed == "" {
+		return netip.Prefix{}, fmt.Errorf("network.bridge %s is not the hostonly bridge: set network.ip with its prefix length, like \"192.168.1.50/24\"", bridge)
+	}
+	p, err := netip.ParsePrefix(fixed)
+	if err != nil || !p.Addr().Is4() {
+		return netip.Prefix{}, fmt.Errorf("on network.bridge %s the address needs its prefix length, like \"192.168.1.50/24\", got %q", bridge, fixed)
+	}
+	for _, r := range recs {
+		if r.Name == rec.Name {
+			continue
+		}
+		for _, nic := range r.Interfaces {
+			if q, err := netip.ParsePrefix(nic.IPv4); err == nil && nic.Bridge == bridge && q.Addr() == p.Addr() {
+				return netip.Prefix{}, fmt.Errorf("address %s: %w by container %q", p.Addr(), bridges.ErrAddressTaken, r.Name)
+			}
+		}
+	}
+	return p, nil
+}
+
+// planNetwork sets the interfaces of rec for settings, planned under the
+// records lock; with save it also saves the record when they changed.
+func (m *Manager) planNetwork(rec *records.Record, s *generations.Settings, save bool) error {
+	unlock, err := m.Store.Lock()
+	if err != nil {
+		return wrap(rec.Name, "network", err)
+	}
+	defer unlock()
+	recs, err := m.Store.List()
+	if err != nil {
+		return wrap(rec.Name, "network", err)
+	}
+	nics, err := planInterfaces(m.Cfg, recs, rec, s)
+	if err != nil {
+		return wrap(rec.Name, "container file", err)
+	}
+	if slices.Equal(nics, rec.Interfaces) {
+		return nil
+	}
+	rec.Interfaces = nics
+	if !save {
+		return nil
+	}
+	return m.Store.Save(rec)
+}
+
+// guestInput is what the wrapper passes to NixOS guests about the network.
+func guestInput(file string, rec *records.Record) generations.Input {
+	in := generations.Input{File: file, Name: rec.Name}
+	for _, nic := range rec.Interfaces {
+		switch nic.Name {
+		case bridges.NICHostonly:
+			if p, err := netip.ParsePrefix(nic.IPv4); err == nil {
+				in.IP, in.PrefixLength = p.Addr().String(), p.Bits()
+			}
+		case bridges.NICInternet:
+			in.EnableNat = true
+		}
+	}
+	return in
+}
+
+// lxcInterfaces are the record's interfaces as LXC configures them: the
+// hostonly address statically; internet is left to the guest (DHCP for
+// IPv4, router advertisements for IPv6), so LXC does not fight it.
+func lxcInterfaces(rec *records.Record) []lxc.Interface {
+	var out []lxc.Interface
+	for _, nic := range rec.Interfaces {
+		ifc := lxc.Interface{Name: nic.Name, Bridge: nic.Bridge, HostVeth: nic.HostVeth, MAC: nic.MAC}
+		if nic.Name == bridges.NICHostonly {
+			ifc.IPv4 = nic.IPv4
+		}
+		out = append(out, ifc)
+	}
+	return out
+}
+
+// ErrNoBridge means the bridge a container is attached to does not exist.
+var ErrNoBridge = errors.New("bridge does not exist")
+
+// checkOwnBridges makes sure the bridges of the user's own that the
+// container is attached to exist (the tool makes only its own).
+func (m *Manager) checkOwnBridges(rec *records.Record) error {
+	for _, nic := range rec.Interfaces {
+		if nic.Bridge == m.Cfg.Hostonly.Bridge || nic.Bridge == m.Cfg.Internet.Bridge {
+			continue
+		}
+		if _, err := net.InterfaceByName(nic.Bridge); err != nil {
+			return wrap(rec.Name, "network", fmt.Errorf("network.bridge %s: %w", nic.Bridge, ErrNoBridge))
+		}
+	}
+	return nil
+}
+
+// networkBeforeStart makes the host ready for the container's interfaces:
+// the tool's bridges, chains and dnsmasq when it uses them (EnsureForStart
+// converges, so a user who never ran `host setup` still gets a working
+// container), its static lease, and a user's own bridge must exist.
+func (m *Manager) networkBeforeStart(rec *records.Record) error {
+	if err := m.checkOwnBridges(rec); err != nil {
+		return err
+	}
+	usesOurs, nat := false, false
+	for _, nic := range rec.Interfaces {
+		switch {
+		case nic.Bridge == m.Cfg.Hostonly.Bridge:
+			usesOurs = true
+		case nic.Name == bridges.NICInternet:
+			usesOurs, nat = true, true
+		}
+	}
+	if usesOurs {
+		if err := bridges.EnsureForStart(m.Cfg, nat); err != nil {
+			return wrap(rec.Name, "network", err)
+		}
+	}
+	if nat {
+		nic := interfaceNamed(rec, bridges.NICInternet)
+		v4, v6 := addrOf(nic.IPv4), addrOf(nic.IPv6)
+		if err := bridges.AddLease(m.Cfg, rec.Name, nic.MAC, v4, v6); err != nil {
+			return wrap(rec.Name, "network: dhcp lease", err)
+		}
+	}
+	return nil
+}
+
+// networkAfterStart does what needs the host veths LXC made: port
+// isolation on the hostonly bridge and the port forwards.
+func (m *Manager) networkAfterStart(rec *records.Record, s *generations.Settings) error {
+	ho := interfaceNamed(rec, bridges.NICHostonly)
+	if ho.Bridge == m.Cfg.Hostonly.Bridge {
+		if err := bridges.SetPortIsolation(ho.HostVeth, m.Cfg.Hostonly.IsolateContainers); err != nil {
+			return wrap(rec.Name, "network", err)
+		}
+	}
+	if len(s.ForwardPorts) == 0 {
+		return nil
+	}
+	// Forwards go to the internet interface when there is one (the
+	// container's way out and in), else to hostonly.
+	primary := ho
+	if inet := interfaceNamed(rec, bridges.NICInternet); inet.Name != "" {
+		primary = inet
+	}
+	fwds := make([]bridges.Forward, len(s.ForwardPorts))
+	for i, f := range s.ForwardPorts {
+		fwds[i] = bridges.Forward{Protocol: f.Protocol, HostPort: f.HostPort, ContainerPort: f.ContainerPort}
+	}
+	if err := bridges.AddForwards(m.Cfg, rec.Name, addrOf(primary.IPv4), addrOf(primary.IPv6), fwds); err != nil {
+		return wrap(rec.Name, "network", err)
+	}
+	return nil
+}
+
+// networkAfterStop removes the container's port forwards.
+func (m *Manager) networkAfterStop(rec *records.Record) error {
+	if len(rec.Interfaces) == 0 {
+		return nil
+	}
+	if err := bridges.RemoveForwards(m.Cfg, rec.Name); err != nil {
+		return wrap(rec.Name, "network", err)
+	}
+	return nil
+}
+
+// networkDestroy removes everything the host holds for the container.
+func (m *Manager) networkDestroy(rec *records.Record) error {
+	if err := m.networkAfterStop(rec); err != nil {
+		return err
+	}
+	if interfaceNamed(rec, bridges.NICInternet).Name != "" {
+		if err := bridges.RemoveLease(m.Cfg, rec.Name); err != nil {
+			return wrap(rec.Name, "network: dhcp lease", err)
+		}
+	}
+	return nil
+}
+
+func interfaceNamed(rec *records.Record, name string) records.Interface {
+	for _, nic := range rec.Interfaces {
+		if nic.Name == name {
+			return nic
+		}
+	}
+	return records.Interface{}
+}
+
+// addrOf is the address of "a/len"; the invalid Addr for "".
+func addrOf(prefix string) netip.Addr {
+	p, err := netip.ParsePrefix(prefix)
+	if err != nil {
+		return netip.Addr{}
+	}
+	return p.Addr()
+}
