@@ -215,7 +215,8 @@ func TestNetIPv6(t *testing.T) {
 	ipCmd(t, "-n", h.netns, "addr", "add", "2001:db8::2/64", "dev", "up0", "nodad")
 	ipCmd(t, "-n", h.uplink, "addr", "add", "2001:db8::1/64", "dev", "up1", "nodad")
 	ipCmd(t, "-n", h.netns, "-6", "route", "add", "default", "via", "2001:db8::1")
-	h.must("create", "v6", h.natFile("v6.nix", ""), "--start")
+	fwd := `forwardPorts = [ { protocol = "tcp"; hostPort = 8080; containerPort = 80; } ];`
+	h.must("create", "v6", h.natFile("v6.nix", probeMount()+fwd), "--start")
 	a := h.addrs("v6")
 	if len(a) != 3 || !strings.HasPrefix(a[2], "fd42:4e43::") {
 		t.Fatalf("show-ip: %v, want two IPv4 addresses and one from fd42:4e43::/64", a)
@@ -223,6 +224,12 @@ func TestNetIPv6(t *testing.T) {
 	h.guestAddr("v6", "internet", a[2])
 	waitFor(t, "the host to reach "+a[2], 10*time.Second, func() bool {
 		return reach(h.netns, "busybox", "ping", "-6", "-c", "1", "-W", "1", a[2])
+	})
+	// The forward works over IPv6 too, from the uplink host.
+	h.must("run", "v6", "--", "sh", "-c", "/probe/probe serve tcp 80 >/dev/null 2>&1 &")
+	waitFor(t, "the IPv6 forward", 10*time.Second, func() bool {
+		out, err := exec.Command("ip", "netns", "exec", h.uplink, probe, "dial", "tcp", "[2001:db8::2]:8080").Output()
+		return err == nil && strings.HasPrefix(string(out), "peer=")
 	})
 	h.must("restart", "v6")
 	h.guestAddr("v6", "internet", a[2])
@@ -276,5 +283,39 @@ func TestNetForwardPorts(t *testing.T) {
 			}
 			h.must("destroy", c.name)
 		})
+	}
+}
+
+func TestNetOwnBridge(t *testing.T) {
+	h := newHost(t, "")
+	ipCmd(t, "-n", h.netns, "link", "add", "br-user", "type", "bridge")
+	ipCmd(t, "-n", h.netns, "addr", "add", "192.168.77.1/24", "dev", "br-user")
+	ipCmd(t, "-n", h.netns, "link", "set", "br-user", "up")
+	own := h.busyboxFile("own.nix", "", `network = { bridge = "br-user"; ip = "192.168.77.5/24"; };`)
+	h.must("create", "own", own, "--start")
+	if a := h.addrs("own"); len(a) != 1 || a[0] != "192.168.77.5" {
+		t.Fatalf("show-ip: %v", a)
+	}
+	if !reach(h.netns, "busybox", "ping", "-c", "1", "-W", "2", "192.168.77.5") {
+		t.Fatal("the host cannot reach the container on its own bridge")
+	}
+	if out := inNetns(t, h.netns, "ip", "-br", "link"); strings.Contains(out, "brNC-") {
+		t.Fatalf("a container on the user's bridge made the tool's bridges:\n%s", out)
+	}
+	state := []string{filepath.Join(h.dir, "state"), filepath.Join(h.dir, "profiles")}
+	before := treeSnapshot(t, state...)
+	for _, c := range []struct{ settings, want string }{
+		{`network = { bridge = "br-none"; ip = "192.168.78.5/24"; };`, "br-none: bridge does not exist"},
+		{`network = { bridge = "br-user"; ip = "192.168.77.6"; };`, "prefix length"},
+		{`network = { bridge = "br-user"; ip = "192.168.77.5/24"; };`, `already in use by container "own"`},
+		{`network.ip = "not-an-ip";`, "network.ip"},
+	} {
+		r := h.run("create", "bad", h.busyboxFile("bad.nix", "", c.settings))
+		if r.code != 1 || !strings.Contains(r.stderr, c.want) || strings.Count(strings.TrimSpace(r.stderr), "\n") != 0 {
+			t.Fatalf("create with %s: exit %d, stderr %q; want 1 and one line with %q", c.settings, r.code, r.stderr, c.want)
+		}
+		if after := treeSnapshot(t, state...); after != before {
+			t.Fatalf("a refused create (%s) changed the state:\n%s\n---\n%s", c.settings, before, after)
+		}
 	}
 }
