@@ -15,7 +15,10 @@ export NIXCLOUD_CONTAINER_HOST_CONFIG=$demo/host.toml
 nsexec() { ip netns exec "$ns" "$@"; }
 
 if [ "${1:-}" = clean ]; then
-  if [ -d "$demo" ]; then nsexec "$bin" destroy --force demo 2>/dev/null || true; fi
+  if [ -d "$demo" ]; then
+    nsexec "$bin" destroy --force demo 2>/dev/null || true
+    nsexec "$bin" host teardown 2>/dev/null || true
+  fi
   ip netns del "$ns" 2>/dev/null || true
   rm -rf "$demo"
   exit 0
@@ -36,5 +39,6 @@ fi
 set -x
 nsexec "$bin" create demo examples/busybox/container.nix --start
 nsexec "$bin" list
-nsexec "$bin" show-ip demo || true
-nsexec "$bin" run demo -- sh -c 'echo "hello from $(hostname), pid 1 is $(cat /proc/1/comm), uid $(id -u)"; cat /run/marker'
+ip=$(nsexec "$bin" show-ip demo | head -n 1)
+nsexec busybox ping -c 1 -W 2 "$ip"
+nsexec "$bin" run demo -- sh -c 'echo "hello from $(hostname) at $(ip -4 -o addr show hostonly | cut -d" " -f7), pid 1 is $(cat /proc/1/comm), uid $(id -u)"; cat /run/marker'
