@@ -5,11 +5,13 @@ package integration
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -18,6 +20,8 @@ var (
 	binary string
 	// probe is the static network test tool (integration/probe).
 	probe string
+	// cgroupMounts is the shell script that mounts the host's cgroups.
+	cgroupMounts string
 )
 
 func TestMain(m *testing.M) {
@@ -36,6 +40,10 @@ func testMain(m *testing.M) int {
 	defer os.RemoveAll(dir)
 	// Containers' mapped root reaches the probe through a bind mount.
 	if err := os.Chmod(dir, 0o755); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	if cgroupMounts, err = cgroupMountScript(); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
@@ -133,7 +141,9 @@ func (h *host) run(args ...string) result {
 
 func (h *host) runStdin(stdin string, args ...string) result {
 	h.t.Helper()
-	cmd := exec.Command("ip", append([]string{"netns", "exec", h.netns, binary}, args...)...)
+	// The tool runs in the host's network namespace, with the host's
+	// cgroups mounted again (see cgroupMountScript).
+	cmd := exec.Command("ip", append([]string{"netns", "exec", h.netns, "sh", "-ec", cgroupMounts + `exec "$0" "$@"`, binary}, args...)...)
 	cmd.Env = append(os.Environ(), "NIXCLOUD_CONTAINER_HOST_CONFIG="+h.config)
 	cmd.Stdin = strings.NewReader(stdin)
 	var out, errb bytes.Buffer
@@ -187,6 +197,39 @@ func (h *host) writeFile(name, content string) string {
 		h.t.Fatal(err)
 	}
 	return p
+}
+
+// cgroupMountScript returns shell commands that mount the host's cgroup
+// file systems again. `ip netns exec` gives the command a fresh /sys for
+// its network namespace, which hides /sys/fs/cgroup; LXC then finds no
+// cgroup hierarchy and starts containers without any cgroup (so no
+// limits). Mounting the same hierarchies again in that private mount
+// namespace gives LXC the host's real cgroups.
+func cgroupMountScript() (string, error) {
+	data, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return "", err
+	}
+	var b strings.Builder
+	for _, line := range strings.Split(string(data), "\n") {
+		f := strings.Fields(line)
+		sep := slices.Index(f, "-")
+		if sep < 6 || len(f) < sep+4 {
+			continue
+		}
+		mp, fstype, opts := f[4], f[sep+1], f[sep+3]
+		if mp != "/sys/fs/cgroup" && !strings.HasPrefix(mp, "/sys/fs/cgroup/") {
+			continue
+		}
+		if fstype != "tmpfs" && fstype != "cgroup" && fstype != "cgroup2" {
+			continue
+		}
+		fmt.Fprintf(&b, "mkdir -p %s && mount -t %s -o %s %s %s\n", mp, fstype, opts, fstype, mp)
+	}
+	if b.Len() == 0 {
+		return "", errors.New("no cgroup file systems under /sys/fs/cgroup")
+	}
+	return b.String(), nil
 }
 
 // repoRoot is the repository's top folder.

@@ -53,6 +53,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			startCommand, stopCommand, terminateCommand, restartCommand,
 			loginCommand, runCommand, listCommand, showIPCommand, existsCommand, stateCommand,
 			hostCommand,
+			autostartCommand,
 		},
 		Action: func(c *cli.Context) error {
 			if c.NArg() > 0 {
