@@ -6,23 +6,31 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-15}
 bin=$(pwd)/nixcloud-container
+ns=ncc-bench
 dir=$(mktemp -d /var/tmp/ncc-bench.XXXXXX)
 chmod 755 "$dir"
-trap '"$bin" destroy --force bench >/dev/null 2>&1 || true; rm -rf "$dir"' EXIT
+# The container's hostonly bridge lives in a namespace of its own.
+ip netns add "$ns"
+ip netns exec "$ns" ip link set lo up
+trap 'ip netns exec "$ns" "$bin" destroy --force bench >/dev/null 2>&1 || true
+  ip netns exec "$ns" "$bin" host teardown >/dev/null 2>&1 || true
+  ip netns del "$ns"; rm -rf "$dir"' EXIT
 export NIXCLOUD_CONTAINER_HOST_CONFIG=$dir/host.toml
 printf 'state_dir = "%s/state"\nprofiles_dir = "%s/profiles"\n' "$dir" "$dir" > "$dir/host.toml"
 lxcpath=$dir/state/containers
-"$bin" create bench examples/busybox/container.nix 2>/dev/null
+ip netns exec "$ns" "$bin" create bench examples/busybox/container.nix 2>/dev/null
+# Everything below runs in the namespace.
+nsexec() { ip netns exec "$ns" "$@"; }
 
 ms() { echo $(( ($2 - $1) / 1000 )); } # microseconds
 median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 declare -a ts tp ls lp
 for i in $(seq "$runs"); do
-  t0=$(date +%s%N); "$bin" start bench; t1=$(date +%s%N)
-  "$bin" stop bench; t2=$(date +%s%N)
+  t0=$(date +%s%N); nsexec "$bin" start bench; t1=$(date +%s%N)
+  nsexec "$bin" stop bench; t2=$(date +%s%N)
   ts+=("$(ms "$t0" "$t1")"); tp+=("$(ms "$t1" "$t2")")
-  t0=$(date +%s%N); lxc-start -P "$lxcpath" -n bench; t1=$(date +%s%N)
-  lxc-stop -P "$lxcpath" -n bench; t2=$(date +%s%N)
+  t0=$(date +%s%N); nsexec lxc-start -P "$lxcpath" -n bench; t1=$(date +%s%N)
+  nsexec lxc-stop -P "$lxcpath" -n bench; t2=$(date +%s%N)
   ls+=("$(ms "$t0" "$t1")"); lp+=("$(ms "$t1" "$t2")")
 done
 mts=$(printf '%s\n' "${ts[@]}" | median); mls=$(printf '%s\n' "${ls[@]}" | median)

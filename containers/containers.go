@@ -113,7 +113,7 @@ func (m *Manager) Create(ctx context.Context, name, file string, opts CreateOpti
 	if _, err := m.Store.Load(name); err == nil {
 		return wrap(name, "create", records.ErrExist)
 	}
-	if err := m.checkTraversable(); err != nil {
+	if err := m.checkTraversable(false); err != nil {
 		return wrap(name, "create", err)
 	}
 	nix, err := m.nix(m.NixArgs)
@@ -215,6 +215,9 @@ func (m *Manager) allocate(name, file string, settings *generations.Settings) (r
 	}
 	recs, err := m.Store.List()
 	if err != nil {
+		return nil, nil, err
+	}
+	if err := m.checkTraversable(true); err != nil {
 		return nil, nil, err
 	}
 	slot := records.FreeSlot(recs)
@@ -347,13 +350,21 @@ func (m *Manager) makeRootfs(rec *records.Record) error {
 
 // checkTraversable makes sure the container's mapped root can reach its
 // rootfs and profile: every ancestor needs o+x.
-func (m *Manager) checkTraversable() error {
+// With create false, folders that do not exist yet are skipped (nothing
+// is made before the container file checked out); with create true they
+// are made first.
+func (m *Manager) checkTraversable(create bool) error {
 	for _, dir := range []string{m.Cfg.ContainersDir(), m.Cfg.ProfilesDir} {
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return err
+		if create {
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				return err
+			}
 		}
 		for d := dir; ; d = filepath.Dir(d) {
 			st, err := os.Stat(d)
+			if !create && errors.Is(err, fs.ErrNotExist) {
+				continue
+			}
 			if err != nil {
 				return err
 			}

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/nixcloud/nixcloud-container/generations"
@@ -46,8 +47,9 @@ var ErrSwitchFailed = errors.New("switch-to-configuration failed")
 const StopTimeout = 30 * time.Second
 
 // Update builds a new generation from file (default: the recorded one)
-// and activates it.
-func (m *Manager) Update(ctx context.Context, name, file string) (Result, error) {
+// and activates it. lxcArgs, when not nil, replace the recorded -l items;
+// a running container restarts to apply them.
+func (m *Manager) Update(ctx context.Context, name, file string, lxcArgs []string) (Result, error) {
 	rec, err := m.load(name)
 	if err != nil {
 		return Result{}, err
@@ -80,6 +82,14 @@ func (m *Manager) Update(ctx context.Context, name, file string) (Result, error)
 	if err := m.checkSettings(settings); err != nil {
 		return Result{}, wrap(name, "container file", err)
 	}
+	lxcChanged := false
+	if lxcArgs != nil {
+		if _, err := lxc.ParseRawItems(lxcArgs); err != nil {
+			return Result{}, wrap(name, "-l", err)
+		}
+		lxcChanged = !slices.Equal(lxcArgs, rec.LXCArgs)
+		rec.LXCArgs = lxcArgs
+	}
 	rec.File, rec.NixArgs = abs, nixArgs
 	// The build needs the address (NixOS guests get it as `ip`); the
 	// record keeps it only once the build worked.
@@ -96,7 +106,15 @@ func (m *Manager) Update(ctx context.Context, name, file string) (Result, error)
 	if err := m.Store.Save(rec); err != nil {
 		return Result{}, err
 	}
-	return m.activate(ctx, rec, prof, old, added)
+	res, err := m.activate(ctx, rec, prof, old, added)
+	if err != nil || !lxcChanged || (res.Activation != Unchanged && res.Activation != Switched) {
+		return res, err
+	}
+	if run, err := m.running(name); err != nil || !run {
+		return res, err
+	}
+	res.Activation = Restarted
+	return res, m.Restart(ctx, name, StopTimeout)
 }
 
 // SwitchGeneration makes generation n current and activates it.

@@ -56,11 +56,16 @@ func TestDecodeSettings(t *testing.T) {
 		`{"limits":{"memory":"lots"}}`: "limits.memory",
 		`{"limits":{"cpus":-1}}`:       "limits.cpus",
 		`{"limits":{"processes":-5}}`:  "limits.processes",
-		`{"forwardPorts":[{"protocol":"icmp","hostPort":1,"containerPort":1}]}`: "protocol",
-		`{"forwardPorts":[{"protocol":"tcp","hostPort":0,"containerPort":1}]}`:  "hostPort",
-		`{"bindMounts":{"rel":{"hostPath":"/srv"}}}`:                            "bindMounts",
-		`{"bindMounts":{"/x":{"hostPath":"srv"}}}`:                              "hostPath",
-		`{"autostartDelay":-1}`:                                                 "autostartDelay",
+		`{"forwardPorts":[{"protocol":"icmp","hostPort":1,"containerPort":1}]}`:      "protocol",
+		`{"forwardPorts":[{"protocol":"tcp","hostPort":0,"containerPort":1}]}`:       "hostPort",
+		`{"bindMounts":{"rel":{"hostPath":"/srv"}}}`:                                 "bindMounts",
+		`{"bindMounts":{"/x":{"hostPath":"srv"}}}`:                                   "hostPath",
+		`{"autostartDelay":-1}`:                                                      "autostartDelay",
+		`{"limits":{"memory":"1K"}}`:                                                 "below the 16M",
+		`{"limits":{"processes":2}}`:                                                 "below the 4",
+		`{"bindMounts":{"/nix/store":{"hostPath":"/srv"}}}`:                          "mounts /nix/store itself",
+		`{"bindMounts":{"/nix":{"hostPath":"/srv"}}}`:                                "mounts /nix/store itself",
+		`{"bindMounts":{"/nix/var/nixcloud-container/profile":{"hostPath":"/srv"}}}`: "mounts /nix/var/nixcloud-container itself",
 	}
 	for in, want := range bad {
 		if _, err := DecodeSettings([]byte(in)); err == nil || !strings.Contains(err.Error(), want) {
@@ -70,13 +75,13 @@ func TestDecodeSettings(t *testing.T) {
 }
 
 func TestParseSize(t *testing.T) {
-	good := map[string]uint64{"512M": 512 << 20, "1G": 1 << 30, "1GiB": 1 << 30, "100": 100, "64k": 64 << 10}
+	good := map[string]uint64{"512M": 512 << 20, "1G": 1 << 30, "1GiB": 1 << 30, "100": 100, "64k": 64 << 10, "2MB": 2 << 20, "300B": 300}
 	for in, want := range good {
 		if got, err := ParseSize(in); err != nil || got != want {
 			t.Errorf("ParseSize(%q) = %d, %v", in, got, err)
 		}
 	}
-	for _, bad := range []string{"", "M", "-1M", "1.5G", "12X", "0"} {
+	for _, bad := range []string{"", "M", "-1M", "1.5G", "12X", "0", "512i", "512iB", "5Mi", "5MBB", "5 M", "B"} {
 		if _, err := ParseSize(bad); err == nil {
 			t.Errorf("ParseSize(%q) accepted", bad)
 		}

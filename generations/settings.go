@@ -129,11 +129,28 @@ func (s *Settings) BindMountTargets() []string {
 	return keys
 }
 
+// reservedMounts are the container paths the tool mounts itself.
+var reservedMounts = []string{"/nix/store", "/nix/var/nixcloud-container"}
+
+// reservedTarget returns the reserved mount a bind mount target would
+// cover or go into, or "".
+func reservedTarget(target string) string {
+	for _, r := range reservedMounts {
+		if target == r || strings.HasPrefix(target, r+"/") || strings.HasPrefix(r, target+"/") {
+			return r
+		}
+	}
+	return ""
+}
+
 func checkBindMounts(s *Settings) error {
 	for _, target := range s.BindMountTargets() {
 		m := s.BindMounts[target]
 		if !filepath.IsAbs(target) || filepath.Clean(target) != target || target == "/" {
 			return fmt.Errorf("bindMounts.%q: the path in the container must be absolute and clean (not /)", target)
+		}
+		if reserved := reservedTarget(target); reserved != "" {
+			return fmt.Errorf("bindMounts.%q: the tool mounts %s itself; mount elsewhere", target, reserved)
 		}
 		if !filepath.IsAbs(m.HostPath) {
 			return fmt.Errorf("bindMounts.%q.hostPath: must be an absolute path, got %q", target, m.HostPath)
@@ -174,21 +191,42 @@ func checkLimits(s *Settings) error {
 		return fmt.Errorf("limits.processes: must not be negative, got %d", s.Limits.Processes)
 	}
 	if s.Limits.Memory != "" {
-		if _, err := ParseSize(s.Limits.Memory); err != nil {
+		v, err := ParseSize(s.Limits.Memory)
+		if err != nil {
 			return fmt.Errorf("limits.memory: %w", err)
 		}
+		if v < MinMemory {
+			return fmt.Errorf("limits.memory: %q is below the 16M a container needs to start", s.Limits.Memory)
+		}
+	}
+	if s.Limits.Processes > 0 && s.Limits.Processes < MinProcesses {
+		return fmt.Errorf("limits.processes: %d is below the %d a container needs to start", s.Limits.Processes, MinProcesses)
 	}
 	return nil
 }
+
+// The smallest limits a container starts with: LXC's own set-up and the
+// guest's init run inside them.
+const (
+	MinMemory    = 16 << 20
+	MinProcesses = 4
+)
 
 // ParseSize parses a memory size: a number with an optional unit K, M, G or
 // T (powers of 1024; a trailing "B" or "iB" is allowed).
 func ParseSize(s string) (uint64, error) {
 	t := strings.TrimSpace(s)
-	t = strings.TrimSuffix(strings.TrimSuffix(t, "B"), "i")
+	// Digits, then an optional unit K, M, G or T (any case), then an
+	// optional B or iB after the unit: 512M, 512MB, 512MiB, 1g. A bare B
+	// means bytes.
+	i := 0
+	for i < len(t) && t[i] >= '0' && t[i] <= '9' {
+		i++
+	}
+	digits, unit := t[:i], t[i:]
 	mult := uint64(1)
-	if n := len(t); n > 0 {
-		switch t[n-1] {
+	if unit != "" && unit != "B" {
+		switch unit[0] {
 		case 'K', 'k':
 			mult = 1 << 10
 		case 'M', 'm':
@@ -197,19 +235,18 @@ func ParseSize(s string) (uint64, error) {
 			mult = 1 << 30
 		case 'T', 't':
 			mult = 1 << 40
-		}
-		if mult != 1 {
-			t = t[:n-1]
-		}
-	}
-	var v uint64
-	if t == "" {
-		return 0, fmt.Errorf("want a size like 512M, got %q", s)
-	}
-	for _, r := range t {
-		if r < '0' || r > '9' {
+		default:
 			return 0, fmt.Errorf("want a size like 512M (units K, M, G, T), got %q", s)
 		}
+		if rest := unit[1:]; rest != "" && rest != "B" && rest != "iB" {
+			return 0, fmt.Errorf("want a size like 512M (units K, M, G, T), got %q", s)
+		}
+	}
+	if digits == "" {
+		return 0, fmt.Errorf("want a size like 512M, got %q", s)
+	}
+	var v uint64
+	for _, r := range digits {
 		v = v*10 + uint64(r-'0')
 		if v > 1<<50 {
 			return 0, fmt.Errorf("size %q is too large", s)

@@ -596,3 +596,31 @@ func TestOptBadInput(t *testing.T) {
 		t.Fatalf("generations of c changed: %q → %q", gensBefore, after)
 	}
 }
+
+// TestOptUpdateLXCArgs: update -l replaces the recorded items; a running
+// container restarts to apply them; a refused item changes nothing.
+func TestOptUpdateLXCArgs(t *testing.T) {
+	h := newHost(t, "")
+	h.must("create", "c", exampleFile(), "-l", "lxc.environment=NCC_A=1", "--start")
+	echo := func() string { return strings.TrimSpace(h.must("run", "c", "--", "sh", "-c", "echo $NCC_A")) }
+	if got := echo(); got != "1" {
+		t.Fatalf("NCC_A = %q after create, want 1", got)
+	}
+	if r := h.run("update", "c", "-l", "lxc.environment=NCC_A=2"); r.code != 0 || !strings.Contains(r.stderr, "restarted") {
+		t.Fatalf("update -l on a running container: exit %d, %q; want a restart", r.code, r.stderr)
+	}
+	if got := echo(); got != "2" {
+		t.Fatalf("NCC_A = %q after update -l, want 2", got)
+	}
+	before := treeSnapshot(t, filepath.Join(h.dir, "state", "containers", "c", "container.json"))
+	r := h.run("update", "c", "-l", "lxc.idmap=u 0 0 1")
+	if r.code != 1 || !strings.Contains(r.stderr, "lxc.idmap") || strings.Count(strings.TrimSpace(r.stderr), "\n") != 0 {
+		t.Fatalf("update with a refused -l: exit %d, %q", r.code, r.stderr)
+	}
+	if after := treeSnapshot(t, filepath.Join(h.dir, "state", "containers", "c", "container.json")); after != before {
+		t.Fatal("a refused update -l changed the record")
+	}
+	if got := echo(); got != "2" {
+		t.Fatalf("NCC_A = %q after a refused update, want 2", got)
+	}
+}

@@ -16,7 +16,7 @@ var nixArgsFlag = &cli.StringFlag{
 var lxcArgsFlag = &cli.StringSliceFlag{
 	Name:    "lxc",
 	Aliases: []string{"l"},
-	Usage:   "extra raw LXC config item `KEY=VALUE` (repeatable)",
+	Usage:   "extra raw LXC config item `KEY=VALUE` (repeatable; update replaces the recorded ones)",
 }
 
 var createCommand = &cli.Command{

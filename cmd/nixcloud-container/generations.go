@@ -14,7 +14,7 @@ var updateCommand = &cli.Command{
 	Name:      "update",
 	Usage:     "build a new generation (from FILE, default the recorded file) and activate it",
 	ArgsUsage: "NAME [FILE]",
-	Flags:     []cli.Flag{nixArgsFlag},
+	Flags:     []cli.Flag{nixArgsFlag, lxcArgsFlag},
 	Action: func(c *cli.Context) error {
 		if err := checkArgs(c, 1, 2); err != nil {
 			return err
@@ -30,7 +30,11 @@ var updateCommand = &cli.Command{
 		if m.NixArgs, err = nixArgs(c); err != nil {
 			return err
 		}
-		res, err := m.Update(c.Context, name, c.Args().Get(1))
+		var lxcArgs []string // nil: keep the recorded -l items
+		if c.IsSet("lxc") {
+			lxcArgs = c.StringSlice("lxc")
+		}
+		res, err := m.Update(c.Context, name, c.Args().Get(1), lxcArgs)
 		return report(c, name, res, err)
 	},
 }
@@ -43,6 +47,9 @@ func report(c *cli.Context, name string, res containers.Result, err error) error
 	w := c.App.ErrWriter
 	if !res.Added {
 		fmt.Fprintf(w, "container %q: the build equals generation %d; no new generation\n", name, res.Generation)
+		if res.Activation == containers.Restarted {
+			fmt.Fprintf(w, "container %q: restarted for the new -l items\n", name)
+		}
 		return nil
 	}
 	fmt.Fprintf(w, "container %q: generation %d: %s\n", name, res.Generation, res.Activation)

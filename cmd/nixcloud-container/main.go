@@ -107,7 +107,7 @@ func manager(c *cli.Context) (*containers.Manager, error) {
 func checkArgs(c *cli.Context, min, max int) error {
 	n := c.NArg()
 	if n < min || (max >= 0 && n > max) {
-		return usagef("%s: wrong number of arguments (usage: nixcloud-container %s %s)", c.Command.Name, c.Command.Name, c.Command.ArgsUsage)
+		return usagef("%s: wrong number of arguments (usage: %s)", c.Command.Name, strings.TrimSpace("nixcloud-container "+c.Command.Name+" "+c.Command.ArgsUsage))
 	}
 	return nil
 }
