@@ -437,13 +437,19 @@ func (h *host) status() (Status, error) {
 	return st, nil
 }
 
-// SetPortIsolation sets the bridge port isolation flag of a container's
-// host veth: isolated ports cannot talk to each other, only to the bridge
-// (the host) and non-isolated ports. Call it after the container started
-// (LXC creates and attaches the veth then).
-func SetPortIsolation(hostVeth string, on bool) error {
-	if err := (nlOps{}).setIsolated(hostVeth, on); err != nil {
-		return fmt.Errorf("veth %s: port isolation %v: %w", hostVeth, on, err)
+// SetPortFlags sets the bridge port flags of a container's host veth:
+// isolation (isolated ports cannot talk to each other, only to the bridge,
+// that is the host, and to ports that are not isolated) and hairpin mode,
+// always on: a container's connection to its own port forward is DNATed
+// by br_netfilter while it is bridged and must leave by the port it came
+// in by. Call it after the container started (LXC creates and attaches the
+// veth then).
+func SetPortFlags(hostVeth string, isolated bool) error {
+	if err := (nlOps{}).setIsolated(hostVeth, isolated); err != nil {
+		return fmt.Errorf("veth %s: port isolation %v: %w", hostVeth, isolated, err)
+	}
+	if err := (nlOps{}).setHairpin(hostVeth, true); err != nil {
+		return fmt.Errorf("veth %s: hairpin mode: %w", hostVeth, err)
 	}
 	return nil
 }

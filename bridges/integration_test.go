@@ -491,7 +491,7 @@ func TestIntegrationHostonlyIsolationAndForward(t *testing.T) {
 		}
 		c.must(func() error { return addAddr("hostonly", ip.String()) })
 		serveTCP(t, c, ":7", fmt.Sprintf("c%d", i))
-		w.host.must(func() error { return SetPortIsolation(HostVeth(i, NICHostonly), true) })
+		w.host.must(func() error { return SetPortFlags(HostVeth(i, NICHostonly), true) })
 	}
 	for _, addr := range []string{"10.101.0.2:7", "10.101.0.3:7"} {
 		if _, err := dialTCP(w.host, addr); err != nil {
@@ -501,8 +501,8 @@ func TestIntegrationHostonlyIsolationAndForward(t *testing.T) {
 	if line, err := dialTCP(a, "10.101.0.3:7"); err == nil {
 		t.Errorf("isolated containers reach each other: %q", line)
 	}
-	w.host.must(func() error { return SetPortIsolation(HostVeth(1, NICHostonly), false) })
-	w.host.must(func() error { return SetPortIsolation(HostVeth(0, NICHostonly), false) })
+	w.host.must(func() error { return SetPortFlags(HostVeth(1, NICHostonly), false) })
+	w.host.must(func() error { return SetPortFlags(HostVeth(0, NICHostonly), false) })
 	if _, err := dialTCP(a, "10.101.0.3:7"); err != nil {
 		t.Errorf("without isolation: %v", err)
 	}

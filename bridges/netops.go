@@ -230,6 +230,14 @@ func (nlOps) setIsolated(link string, on bool) error {
 	return netlink.LinkSetIsolated(l, on)
 }
 
+func (nlOps) setHairpin(link string, on bool) error {
+	l, err := linkByName(link)
+	if err != nil {
+		return err
+	}
+	return netlink.LinkSetHairpin(l, on)
+}
+
 type procSysctl struct{}
 
 func sysctlPath(path string) (string, error) {

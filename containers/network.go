@@ -228,15 +228,20 @@ func (m *Manager) networkBeforeStart(rec *records.Record) error {
 	return nil
 }
 
-// networkAfterStart does what needs the host veths LXC made: port
-// isolation on the hostonly bridge and the port forwards.
+// networkAfterStart does what needs the host veths LXC made: the port
+// flags on the tool's bridges (isolation on the hostonly bridge, hairpin)
+// and the port forwards.
 func (m *Manager) networkAfterStart(rec *records.Record, s *generations.Settings) error {
-	ho := interfaceNamed(rec, bridges.NICHostonly)
-	if ho.Bridge == m.Cfg.Hostonly.Bridge {
-		if err := bridges.SetPortIsolation(ho.HostVeth, m.Cfg.Hostonly.IsolateContainers); err != nil {
+	for _, nic := range rec.Interfaces {
+		if nic.Bridge != m.Cfg.Hostonly.Bridge && nic.Bridge != m.Cfg.Internet.Bridge {
+			continue // a bridge of the user's: not ours to change
+		}
+		isolated := nic.Bridge == m.Cfg.Hostonly.Bridge && m.Cfg.Hostonly.IsolateContainers
+		if err := bridges.SetPortFlags(nic.HostVeth, isolated); err != nil {
 			return wrap(rec.Name, "network", err)
 		}
 	}
+	ho := interfaceNamed(rec, bridges.NICHostonly)
 	if len(s.ForwardPorts) == 0 {
 		return nil
 	}

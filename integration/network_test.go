@@ -177,6 +177,30 @@ func TestNetNAT(t *testing.T) {
 	if !dnsmasqRunning(filepath.Join(h.dir, "state")) {
 		t.Fatal("start did not bring dnsmasq back")
 	}
+
+	// Hairpin: the container reaches its own forward through the host.
+	h.must("run", "n1", "--", "sh", "-c", "/probe/probe serve tcp 80 >/dev/null 2>&1 &")
+	h.must("update", "n1", h.natFile("nat-fwd.nix", probeMount()+`forwardPorts = [ { protocol = "tcp"; hostPort = 8080; containerPort = 80; } ];`))
+	h.guestAddr("n1", "internet", "10.202.0.10")
+	h.must("run", "n1", "--", "sh", "-c", "/probe/probe serve tcp 80 >/dev/null 2>&1 &")
+	if out := h.must("run", "n1", "--", "/probe/probe", "dial", "tcp", "192.0.2.2:8080"); !strings.HasPrefix(out, "peer=") {
+		t.Fatalf("hairpin forward: %q", out)
+	}
+
+	// Destroy and teardown leave nothing of the tool's.
+	h.must("destroy", "--force", "n1")
+	h.must("host", "teardown")
+	if out := inNetns(t, h.netns, "ip", "-br", "link"); strings.Contains(out, "brNC-") || strings.Contains(out, "nc0") {
+		t.Fatalf("links left after destroy and teardown:\n%s", out)
+	}
+	for _, cmd := range []string{"iptables-save", "ip6tables-save"} {
+		if out := inNetns(t, h.netns, cmd); strings.Contains(out, "NCC-") || strings.Contains(out, "nixcloud-container") {
+			t.Fatalf("%s after destroy and teardown:\n%s", cmd, out)
+		}
+	}
+	if dnsmasqRunning(filepath.Join(h.dir, "state")) {
+		t.Fatal("dnsmasq runs after teardown")
+	}
 }
 
 // probeMount bind-mounts the probe tool's folder into a container at
