@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 
 	"github.com/coreos/go-iptables/iptables"
 	"github.com/nixcloud/nixcloud-container/hostconfig"
@@ -214,15 +215,28 @@ func (h *host) applyChains(ipt firewall, chains []chainSpec, rebuild bool) error
 	if ipt == nil {
 		return errors.New("not available")
 	}
-	for _, c := range chains {
-		if !rebuild || c.Keep {
-			ok, err := chainPresent(ipt, c)
-			if err != nil {
-				return fmt.Errorf("chain %s/%s: check: %w", c.Table, c.Name, err)
-			}
-			if ok {
-				continue
-			}
+	// Checking is read-only: check every chain at once (each check is a
+	// handful of iptables runs), then repair the incomplete ones in order.
+	present := make([]bool, len(chains))
+	errs := make([]error, len(chains))
+	var wg sync.WaitGroup
+	for i, c := range chains {
+		if rebuild && !c.Keep {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			present[i], errs[i] = chainPresent(ipt, c)
+		}()
+	}
+	wg.Wait()
+	for i, c := range chains {
+		if errs[i] != nil {
+			return fmt.Errorf("chain %s/%s: check: %w", c.Table, c.Name, errs[i])
+		}
+		if present[i] {
+			continue
 		}
 		if err := ensureChain(ipt, c); err != nil {
 			return err
