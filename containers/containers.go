@@ -144,9 +144,6 @@ func (m *Manager) Create(ctx context.Context, name, file string, opts CreateOpti
 	rec.NixArgs = m.NixArgs
 	rec.LXCArgs = opts.LXCArgs
 	r.Add(func() { os.RemoveAll(m.Store.ContainerDir(name)) })
-	if err := m.checkOwnBridges(rec); err != nil {
-		return err
-	}
 
 	prof := m.profile(name, nix)
 	r.Add(func() { prof.Remove() })
@@ -217,12 +214,22 @@ func (m *Manager) allocate(name, file string, settings *generations.Settings) (r
 	if err != nil {
 		return nil, nil, err
 	}
-	if err := m.checkTraversable(true); err != nil {
-		return nil, nil, err
-	}
 	slot := records.FreeSlot(recs)
 	rng, err := idmap.ForSlot(m.Cfg.IDMap.Base, m.Cfg.IDMap.Size, m.Cfg.IDMap.Isolated, slot)
 	if err != nil {
+		return nil, nil, err
+	}
+	rec = &records.Record{
+		Name: name, Slot: slot, UIDBase: rng.Start, UIDSize: rng.Size,
+		File: file, Created: time.Now().UTC(), Creating: true,
+	}
+	if rec.Interfaces, err = planInterfaces(m.Cfg, recs, rec, settings); err != nil {
+		return nil, nil, err
+	}
+	if err := m.checkOwnBridges(rec); err != nil {
+		return nil, nil, err
+	}
+	if err := m.checkTraversable(true); err != nil {
 		return nil, nil, err
 	}
 	defer func() {
@@ -238,13 +245,6 @@ func (m *Manager) allocate(name, file string, settings *generations.Settings) (r
 		if changed {
 			granted = append(granted, path)
 		}
-	}
-	rec = &records.Record{
-		Name: name, Slot: slot, UIDBase: rng.Start, UIDSize: rng.Size,
-		File: file, Created: time.Now().UTC(), Creating: true,
-	}
-	if rec.Interfaces, err = planInterfaces(m.Cfg, recs, rec, settings); err != nil {
-		return nil, granted, err
 	}
 	if err := m.Store.Save(rec); err != nil {
 		return nil, granted, err

@@ -88,22 +88,28 @@ func (m *Manager) Update(ctx context.Context, name, file string, lxcArgs []strin
 			return Result{}, wrap(name, "-l", err)
 		}
 		lxcChanged = !slices.Equal(lxcArgs, rec.LXCArgs)
-		rec.LXCArgs = lxcArgs
 	}
-	rec.File, rec.NixArgs = abs, nixArgs
-	// The build needs the address (NixOS guests get it as `ip`); the
-	// record keeps it only once the build worked.
-	if err := m.planNetwork(rec, settings, false); err != nil {
+	// The build needs the address (NixOS guests get it as `ip`), so it is
+	// claimed under the records lock now, with the record saved; a failed
+	// build puts the record back as it was.
+	saved := *rec
+	next := *rec
+	next.File, next.NixArgs = abs, nixArgs
+	if lxcArgs != nil {
+		next.LXCArgs = lxcArgs
+	}
+	if err := m.planNetwork(&next, settings, true); err != nil {
 		return Result{}, err
 	}
+	rec = &next
 	if err := m.checkOwnBridges(rec); err != nil {
-		return Result{}, err
+		return Result{}, errors.Join(err, m.saveLocked(&saved))
 	}
 	added, err := m.build(ctx, rec, nix, prof)
 	if err != nil {
-		return Result{}, err
-	}
-	if err := m.Store.Save(rec); err != nil {
+		if rerr := m.saveLocked(&saved); rerr != nil {
+			err = errors.Join(err, rerr)
+		}
 		return Result{}, err
 	}
 	res, err := m.activate(ctx, rec, prof, old, added)

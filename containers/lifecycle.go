@@ -69,7 +69,13 @@ func (m *Manager) Start(ctx context.Context, name string) error {
 		return wrap(name, "start", ErrRunning)
 	}
 	if err != nil {
-		return wrap(name, "start", err)
+		// It may still come up (a start that timed out): make sure it
+		// does not run half set up.
+		err = wrap(name, "start", err)
+		if kerr := lxc.Kill(m.Cfg.ContainersDir(), rec.Name); kerr != nil && !errors.Is(kerr, lxc.ErrNotRunning) {
+			err = errors.Join(err, wrap(name, "stop after failed start", kerr))
+		}
+		return err
 	}
 	return m.afterStart(rec, settings)
 }
@@ -130,7 +136,10 @@ func (m *Manager) prepareStart(name string) (*records.Record, *generations.Setti
 	if running {
 		return nil, nil, wrap(name, "start", ErrRunning)
 	}
-	if err := m.planNetwork(rec, settings, true); err != nil {
+	if err := m.planNetwork(rec, settings, false); err != nil {
+		return nil, nil, err
+	}
+	if err := m.checkForwards(rec, settings); err != nil {
 		return nil, nil, err
 	}
 	if err := m.networkBeforeStart(rec); err != nil {
@@ -169,7 +178,8 @@ func (m *Manager) Stop(name string, timeout time.Duration) (bool, error) {
 	}
 	clean, err := lxc.Stop(m.Cfg.ContainersDir(), name, timeout)
 	if errors.Is(err, lxc.ErrNotRunning) {
-		return false, wrap(name, "stop", ErrNotRunning)
+		// It stopped by itself: its forwards go all the same.
+		return false, errors.Join(wrap(name, "stop", ErrNotRunning), m.networkAfterStop(rec))
 	}
 	if err != nil {
 		return false, wrap(name, "stop", err)
@@ -185,7 +195,7 @@ func (m *Manager) Terminate(name string) error {
 	}
 	err = lxc.Kill(m.Cfg.ContainersDir(), name)
 	if errors.Is(err, lxc.ErrNotRunning) {
-		return wrap(name, "terminate", ErrNotRunning)
+		return errors.Join(wrap(name, "terminate", ErrNotRunning), m.networkAfterStop(rec))
 	}
 	if err != nil {
 		return wrap(name, "terminate", err)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"path/filepath"
 	"slices"
 
 	"github.com/nixcloud/nixcloud-container/bridges"
@@ -123,8 +124,9 @@ func ownBridgeAddress(recs []*records.Record, rec *records.Record, bridge, fixed
 }
 
 // planNetwork sets the interfaces of rec for settings, planned under the
-// records lock; with save it also saves the record when they changed.
-func (m *Manager) planNetwork(rec *records.Record, s *generations.Settings, save bool) error {
+// records lock, and saves the record: always with saveAlways, else only
+// when the interfaces changed.
+func (m *Manager) planNetwork(rec *records.Record, s *generations.Settings, saveAlways bool) error {
 	unlock, err := m.Store.Lock()
 	if err != nil {
 		return wrap(rec.Name, "network", err)
@@ -138,13 +140,58 @@ func (m *Manager) planNetwork(rec *records.Record, s *generations.Settings, save
 	if err != nil {
 		return wrap(rec.Name, "container file", err)
 	}
-	if slices.Equal(nics, rec.Interfaces) {
+	if slices.Equal(nics, rec.Interfaces) && !saveAlways {
 		return nil
 	}
 	rec.Interfaces = nics
-	if !save {
+	return m.Store.Save(rec)
+}
+
+// ErrPortTaken means another running container forwards the same host port.
+var ErrPortTaken = errors.New("host port already forwarded")
+
+// checkForwards refuses host ports that another running container
+// forwards: the later DNAT rule would silently take the port over.
+func (m *Manager) checkForwards(rec *records.Record, s *generations.Settings) error {
+	if len(s.ForwardPorts) == 0 {
 		return nil
 	}
+	mine := map[string]bool{}
+	for _, f := range s.ForwardPorts {
+		mine[fmt.Sprintf("%s/%d", f.Protocol, f.HostPort)] = true
+	}
+	recs, err := m.Store.List()
+	if err != nil {
+		return wrap(rec.Name, "forwardPorts", err)
+	}
+	for _, other := range recs {
+		if other.Name == rec.Name || other.Creating {
+			continue
+		}
+		_, _, theirs, err := m.current(other.Name)
+		if err != nil {
+			continue // a broken neighbour forwards nothing
+		}
+		for _, f := range theirs.ForwardPorts {
+			port := fmt.Sprintf("%s/%d", f.Protocol, f.HostPort)
+			if !mine[port] {
+				continue
+			}
+			if run, err := m.running(other.Name); err == nil && run {
+				return wrap(rec.Name, "forwardPorts", fmt.Errorf("%s: %w to running container %q", port, ErrPortTaken, other.Name))
+			}
+		}
+	}
+	return nil
+}
+
+// saveLocked saves the record under the records lock.
+func (m *Manager) saveLocked(rec *records.Record) error {
+	unlock, err := m.Store.Lock()
+	if err != nil {
+		return wrap(rec.Name, "save record", err)
+	}
+	defer unlock()
 	return m.Store.Save(rec)
 }
 
@@ -177,6 +224,17 @@ func lxcInterfaces(rec *records.Record) []lxc.Interface {
 		out = append(out, ifc)
 	}
 	return out
+}
+
+// LockNetwork takes the host network lock: changes to the tool's
+// bridges, dnsmasq, leases and chains happen one process at a time (two
+// starts would otherwise both start a dnsmasq, or both add a jump rule).
+func LockNetwork(cfg hostconfig.Config) (func(), error) {
+	unlock, err := records.Store{LockPath: filepath.Join(cfg.StateDir, "network.lock")}.Lock()
+	if err != nil {
+		return nil, fmt.Errorf("network lock: %w", err)
+	}
+	return unlock, nil
 }
 
 // ErrNoBridge means the bridge a container is attached to does not exist.
@@ -213,6 +271,11 @@ func (m *Manager) networkBeforeStart(rec *records.Record) error {
 			usesOurs, nat = true, true
 		}
 	}
+	unlock, err := LockNetwork(m.Cfg)
+	if err != nil {
+		return wrap(rec.Name, "network", err)
+	}
+	defer unlock()
 	if usesOurs {
 		if err := bridges.EnsureForStart(m.Cfg, nat); err != nil {
 			return wrap(rec.Name, "network", err)
@@ -222,8 +285,10 @@ func (m *Manager) networkBeforeStart(rec *records.Record) error {
 		nic := interfaceNamed(rec, bridges.NICInternet)
 		v4, v6 := addrOf(nic.IPv4), addrOf(nic.IPv6)
 		if err := bridges.AddLease(m.Cfg, rec.Name, nic.MAC, v4, v6); err != nil {
-			return wrap(rec.Name, "network: dhcp lease", err)
+			return err // names the container and the step
 		}
+	} else if err := bridges.RemoveLease(m.Cfg, rec.Name); err != nil {
+		return err // NAT was switched off: the old lease must go
 	}
 	return nil
 }
@@ -245,6 +310,11 @@ func (m *Manager) networkAfterStart(rec *records.Record, s *generations.Settings
 	if len(s.ForwardPorts) == 0 {
 		return nil
 	}
+	unlock, err := LockNetwork(m.Cfg)
+	if err != nil {
+		return wrap(rec.Name, "network", err)
+	}
+	defer unlock()
 	// Forwards go to the internet interface when there is one (the
 	// container's way out and in), else to hostonly.
 	primary := ho
@@ -256,7 +326,7 @@ func (m *Manager) networkAfterStart(rec *records.Record, s *generations.Settings
 		fwds[i] = bridges.Forward{Protocol: f.Protocol, HostPort: f.HostPort, ContainerPort: f.ContainerPort}
 	}
 	if err := bridges.AddForwards(m.Cfg, rec.Name, addrOf(primary.IPv4), addrOf(primary.IPv6), fwds); err != nil {
-		return wrap(rec.Name, "network", err)
+		return err // names the container and the step
 	}
 	return nil
 }
@@ -266,23 +336,26 @@ func (m *Manager) networkAfterStop(rec *records.Record) error {
 	if len(rec.Interfaces) == 0 {
 		return nil
 	}
-	if err := bridges.RemoveForwards(m.Cfg, rec.Name); err != nil {
+	unlock, err := LockNetwork(m.Cfg)
+	if err != nil {
 		return wrap(rec.Name, "network", err)
 	}
-	return nil
+	defer unlock()
+	return bridges.RemoveForwards(m.Cfg, rec.Name) // names the container and the step
 }
 
-// networkDestroy removes everything the host holds for the container.
+// networkDestroy removes everything the host holds for the container: its
+// forwards and its lease (also one left from a generation with NAT).
 func (m *Manager) networkDestroy(rec *records.Record) error {
 	if err := m.networkAfterStop(rec); err != nil {
 		return err
 	}
-	if interfaceNamed(rec, bridges.NICInternet).Name != "" {
-		if err := bridges.RemoveLease(m.Cfg, rec.Name); err != nil {
-			return wrap(rec.Name, "network: dhcp lease", err)
-		}
+	unlock, err := LockNetwork(m.Cfg)
+	if err != nil {
+		return wrap(rec.Name, "network", err)
 	}
-	return nil
+	defer unlock()
+	return bridges.RemoveLease(m.Cfg, rec.Name)
 }
 
 func interfaceNamed(rec *records.Record, name string) records.Interface {

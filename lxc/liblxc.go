@@ -172,7 +172,7 @@ func StartForeground(lxcpath, name string, onRunning func()) error {
 			return
 		}
 		defer w.Release()
-		for i := 0; i < 30 && !returned.Load(); i++ {
+		for !returned.Load() {
 			if w.Wait(liblxc.RUNNING, time.Second) {
 				if onRunning != nil {
 					onRunning()

@@ -6,6 +6,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/nixcloud/nixcloud-container/bridges"
+	"github.com/nixcloud/nixcloud-container/containers"
 	"github.com/nixcloud/nixcloud-container/hostconfig"
 )
 
@@ -14,7 +15,7 @@ var hostCommand = &cli.Command{
 	Usage: "prepare, remove or inspect the host's bridges, DHCP and firewall chains",
 	Subcommands: []*cli.Command{
 		hostStep("setup", "create the bridges, start dnsmasq, add the NAT and forward chains (idempotent)", bridges.Setup),
-		hostStep("teardown", "remove everything host setup made", bridges.Teardown),
+		hostStep("teardown", "remove everything host setup, starts and forwards made", bridges.Teardown),
 		{
 			Name:  "status",
 			Usage: "show what host setup made and what is missing (exit 1 if anything is)",
@@ -60,6 +61,11 @@ func hostStep(name, usage string, step func(hostconfig.Config) error) *cli.Comma
 			if err != nil {
 				return err
 			}
+			unlock, err := containers.LockNetwork(cfg)
+			if err != nil {
+				return fmt.Errorf("host %s: %w", name, err)
+			}
+			defer unlock()
 			if err := step(cfg); err != nil {
 				return fmt.Errorf("host %s: %w", name, err)
 			}
