@@ -61,9 +61,6 @@ func (m *Manager) Autostart(ctx context.Context, report func(AutostartResult)) e
 		return err
 	}
 	start := func(name string) (bool, error) {
-		if run, err := m.running(name); err == nil && run {
-			return true, nil
-		}
 		err := m.Start(ctx, name)
 		if errors.Is(err, ErrRunning) {
 			return true, nil

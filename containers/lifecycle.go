@@ -71,11 +71,7 @@ func (m *Manager) Start(ctx context.Context, name string) error {
 	if err != nil {
 		// It may still come up (a start that timed out): make sure it
 		// does not run half set up.
-		err = wrap(name, "start", err)
-		if kerr := lxc.Kill(m.Cfg.ContainersDir(), rec.Name); kerr != nil && !errors.Is(kerr, lxc.ErrNotRunning) {
-			err = errors.Join(err, wrap(name, "stop after failed start", kerr))
-		}
-		return err
+		return m.killFailedStart(rec, wrap(name, "start", err))
 	}
 	return m.afterStart(rec, settings)
 }
@@ -88,11 +84,18 @@ func (m *Manager) afterStart(rec *records.Record, settings *generations.Settings
 	if err == nil {
 		return nil
 	}
-	if kerr := lxc.Kill(m.Cfg.ContainersDir(), rec.Name); kerr != nil && !errors.Is(kerr, lxc.ErrNotRunning) {
-		err = errors.Join(err, wrap(rec.Name, "stop after failed start", kerr))
-	}
+	err = m.killFailedStart(rec, err)
 	if ferr := m.networkAfterStop(rec); ferr != nil {
 		err = errors.Join(err, ferr)
+	}
+	return err
+}
+
+// killFailedStart kills a container whose start failed with err and
+// returns err, joined with the kill's own failure if any.
+func (m *Manager) killFailedStart(rec *records.Record, err error) error {
+	if kerr := lxc.Kill(m.Cfg.ContainersDir(), rec.Name); kerr != nil && !errors.Is(kerr, lxc.ErrNotRunning) {
+		err = errors.Join(err, wrap(rec.Name, "stop after failed start", kerr))
 	}
 	return err
 }

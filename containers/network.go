@@ -271,26 +271,18 @@ func (m *Manager) networkBeforeStart(rec *records.Record) error {
 			usesOurs, nat = true, true
 		}
 	}
-	unlock, err := LockNetwork(m.Cfg)
-	if err != nil {
-		return wrap(rec.Name, "network", err)
-	}
-	defer unlock()
-	if usesOurs {
-		if err := bridges.EnsureForStart(m.Cfg, nat); err != nil {
-			return wrap(rec.Name, "network", err)
+	return m.underNetworkLock(rec, func() error {
+		if usesOurs {
+			if err := bridges.EnsureForStart(m.Cfg, nat); err != nil {
+				return wrap(rec.Name, "network", err)
+			}
 		}
-	}
-	if nat {
+		if !nat {
+			return bridges.RemoveLease(m.Cfg, rec.Name) // NAT was switched off: the old lease must go
+		}
 		nic := interfaceNamed(rec, bridges.NICInternet)
-		v4, v6 := addrOf(nic.IPv4), addrOf(nic.IPv6)
-		if err := bridges.AddLease(m.Cfg, rec.Name, nic.MAC, v4, v6); err != nil {
-			return err // names the container and the step
-		}
-	} else if err := bridges.RemoveLease(m.Cfg, rec.Name); err != nil {
-		return err // NAT was switched off: the old lease must go
-	}
-	return nil
+		return bridges.AddLease(m.Cfg, rec.Name, nic.MAC, addrOf(nic.IPv4), addrOf(nic.IPv6)) // names the container and the step
+	})
 }
 
 // networkAfterStart does what needs the host veths LXC made: the port
@@ -306,18 +298,12 @@ func (m *Manager) networkAfterStart(rec *records.Record, s *generations.Settings
 			return wrap(rec.Name, "network", err)
 		}
 	}
-	ho := interfaceNamed(rec, bridges.NICHostonly)
 	if len(s.ForwardPorts) == 0 {
 		return nil
 	}
-	unlock, err := LockNetwork(m.Cfg)
-	if err != nil {
-		return wrap(rec.Name, "network", err)
-	}
-	defer unlock()
 	// Forwards go to the internet interface when there is one (the
 	// container's way out and in), else to hostonly.
-	primary := ho
+	primary := interfaceNamed(rec, bridges.NICHostonly)
 	if inet := interfaceNamed(rec, bridges.NICInternet); inet.Name != "" {
 		primary = inet
 	}
@@ -325,37 +311,44 @@ func (m *Manager) networkAfterStart(rec *records.Record, s *generations.Settings
 	for i, f := range s.ForwardPorts {
 		fwds[i] = bridges.Forward{Protocol: f.Protocol, HostPort: f.HostPort, ContainerPort: f.ContainerPort}
 	}
-	if err := bridges.AddForwards(m.Cfg, rec.Name, addrOf(primary.IPv4), addrOf(primary.IPv6), fwds); err != nil {
-		return err // names the container and the step
-	}
-	return nil
+	return m.underNetworkLock(rec, func() error {
+		return bridges.AddForwards(m.Cfg, rec.Name, addrOf(primary.IPv4), addrOf(primary.IPv6), fwds) // names the container and the step
+	})
 }
 
 // networkAfterStop removes the container's port forwards.
 func (m *Manager) networkAfterStop(rec *records.Record) error {
-	if len(rec.Interfaces) == 0 {
-		return nil
-	}
-	unlock, err := LockNetwork(m.Cfg)
-	if err != nil {
-		return wrap(rec.Name, "network", err)
-	}
-	defer unlock()
-	return bridges.RemoveForwards(m.Cfg, rec.Name) // names the container and the step
+	return m.underNetworkLock(rec, func() error { return m.removeForwards(rec) })
 }
 
 // networkDestroy removes everything the host holds for the container: its
 // forwards and its lease (also one left from a generation with NAT).
 func (m *Manager) networkDestroy(rec *records.Record) error {
-	if err := m.networkAfterStop(rec); err != nil {
-		return err
+	return m.underNetworkLock(rec, func() error {
+		if err := m.removeForwards(rec); err != nil {
+			return err
+		}
+		return bridges.RemoveLease(m.Cfg, rec.Name)
+	})
+}
+
+// removeForwards removes the container's port forwards; a container
+// without interfaces never had any. The caller holds the network lock.
+func (m *Manager) removeForwards(rec *records.Record) error {
+	if len(rec.Interfaces) == 0 {
+		return nil
 	}
+	return bridges.RemoveForwards(m.Cfg, rec.Name) // names the container and the step
+}
+
+// underNetworkLock runs f holding the host network lock (LockNetwork).
+func (m *Manager) underNetworkLock(rec *records.Record, f func() error) error {
 	unlock, err := LockNetwork(m.Cfg)
 	if err != nil {
 		return wrap(rec.Name, "network", err)
 	}
 	defer unlock()
-	return bridges.RemoveLease(m.Cfg, rec.Name)
+	return f()
 }
 
 func interfaceNamed(rec *records.Record, name string) records.Interface {

@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"bytes"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -98,27 +99,43 @@ func (h *host) record(name string) *records.Record {
 	return rec
 }
 
-// initPID finds the container's init on the host: the process whose
-// command line runs the profile's init and whose uid is the record's base.
+// initPID returns the host pid of the container's init: the child of
+// the LXC monitor of this host's container (the monitor's command line
+// names the container folder, so containers of other tests that share the
+// name or uid range never match).
 func (h *host) initPID(name string) int {
 	h.t.Helper()
-	base := int(h.record(name).UIDBase)
+	want := "[lxc monitor] " + filepath.Join(h.dir, "state", "containers") + " " + name
 	entries, _ := os.ReadDir("/proc")
+	monitor := -1
 	for _, e := range entries {
 		pid, err := strconv.Atoi(e.Name())
 		if err != nil {
 			continue
 		}
-		cmd, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
-		if err != nil || !strings.Contains(string(cmd), "/nix/var/nixcloud-container/profile/system/init") {
-			continue
-		}
-		var st syscall.Stat_t
-		if syscall.Stat(fmt.Sprintf("/proc/%d", pid), &st) == nil && int(st.Uid) == base {
-			return pid
+		cmd, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+		if strings.TrimRight(strings.ReplaceAll(string(cmd), "\x00", " "), " ") == want {
+			monitor = pid
+			break
 		}
 	}
-	h.t.Fatalf("no init process of %s (uid %d) on the host", name, base)
+	if monitor < 0 {
+		h.t.Fatalf("no LXC monitor of %s", name)
+	}
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		stat, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		// pid (comm) state ppid ...; comm may hold spaces.
+		if i := bytes.LastIndexByte(stat, ')'); i > 0 {
+			if f := strings.Fields(string(stat[i+1:])); len(f) > 1 && f[1] == strconv.Itoa(monitor) {
+				return pid
+			}
+		}
+	}
+	h.t.Fatalf("the LXC monitor %d of %s has no child", monitor, name)
 	return -1
 }
 

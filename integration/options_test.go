@@ -5,7 +5,6 @@ package integration
 // starts with TestOpt: go test -run TestOpt ./integration/
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -171,46 +170,6 @@ func TestOptBindMounts(t *testing.T) {
 	}
 }
 
-// monitoredInit returns the host pid of the container's init: the child of
-// the LXC monitor of this host's container (the monitor's command line
-// names the container folder, so containers of other tests that share the
-// name or uid range never match).
-func (h *host) monitoredInit(name string) int {
-	h.t.Helper()
-	want := "[lxc monitor] " + filepath.Join(h.dir, "state", "containers") + " " + name
-	entries, _ := os.ReadDir("/proc")
-	monitor := -1
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		cmd, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
-		if strings.TrimRight(strings.ReplaceAll(string(cmd), "\x00", " "), " ") == want {
-			monitor = pid
-			break
-		}
-	}
-	if monitor < 0 {
-		h.t.Fatalf("no LXC monitor of %s", name)
-	}
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		stat, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-		// pid (comm) state ppid ...; comm may hold spaces.
-		if i := bytes.LastIndexByte(stat, ')'); i > 0 {
-			if f := strings.Fields(string(stat[i+1:])); len(f) > 1 && f[1] == strconv.Itoa(monitor) {
-				return pid
-			}
-		}
-	}
-	h.t.Fatalf("the LXC monitor %d of %s has no child", monitor, name)
-	return -1
-}
-
 // cgroupFile reads a file of the cgroup that process pid is in: the
 // controller's hierarchy on cgroup v1, the unified one on v2.
 func cgroupFile(t *testing.T, pid int, v2 bool, controller, file string) string {
@@ -272,7 +231,7 @@ func TestOptLimits(t *testing.T) {
 	f := h.busyboxFile("c.nix", "", `limits = { memory = "64M"; cpus = 0.5; processes = 32; };`)
 	h.must("create", "c", f)
 	h.must("start", "c")
-	pid := h.monitoredInit("c")
+	pid := h.initPID("c")
 
 	if v2 {
 		h.wantConfig("c", "lxc.cgroup2.memory.max = 67108864", "lxc.cgroup2.cpu.max = 50000 100000", "lxc.cgroup2.pids.max = 32")
