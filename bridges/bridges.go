@@ -17,6 +17,7 @@ import (
 	"sync"
 
 	"github.com/coreos/go-iptables/iptables"
+	"github.com/nixcloud/nixcloud-container/filters"
 	"github.com/nixcloud/nixcloud-container/hostconfig"
 	"github.com/nixcloud/nixcloud-container/records"
 )
@@ -30,6 +31,7 @@ type host struct {
 	ipt4 firewall
 	ipt6 firewall // nil when ip6tables is unusable and IPv6 is off
 	dns  dhcpServer
+	nft  filters.Runner
 }
 
 // newHost builds the real host for cfg.
@@ -50,7 +52,7 @@ func newHost(cfg hostconfig.Config) (*host, error) {
 
 // newFilesHost is a host for work that needs no firewall.
 func newFilesHost(cfg hostconfig.Config) *host {
-	return &host{cfg: cfg, net: nlOps{}, sys: procSysctl{}, dns: dnsmasqProc{}}
+	return &host{cfg: cfg, net: nlOps{}, sys: procSysctl{}, dns: dnsmasqProc{}, nft: filters.Nft{}}
 }
 
 // Setup prepares the host: both bridges with their addresses, sysctls,
@@ -178,6 +180,9 @@ func (h *host) setup(internet, rebuild bool) error {
 			return fmt.Errorf("ip6tables: %w", err)
 		}
 	}
+	if err := h.applyHostFilter(); err != nil {
+		return err
+	}
 	if internet {
 		return h.ensureDnsmasq()
 	}
@@ -271,6 +276,9 @@ func (h *host) teardown() error {
 	}
 	// The parent dnsmasq folder goes when no other bridge uses it.
 	_ = os.Remove(filepath.Dir(p.Dir))
+	if err := h.removeFilters(); err != nil {
+		errs = append(errs, err)
+	}
 	if err := sweepFirewall(h.ipt4); err != nil {
 		errs = append(errs, fmt.Errorf("iptables: %w", err))
 	}
@@ -437,6 +445,14 @@ func (h *host) status() (Status, error) {
 			}
 			add(name, ok, "")
 		}
+	}
+	table := filterTable(h.cfg)
+	for _, fam := range []string{"inet", "bridge"} {
+		ok, err := h.nft.TableExists(fam, table)
+		if err != nil {
+			return st, fmt.Errorf("packet filter: %w", err)
+		}
+		add("nftables "+fam+" "+table, ok, "")
 	}
 	p := pathsFor(h.cfg, h.cfg.Internet.Bridge)
 	pid, err := h.dns.pid(p)

@@ -347,3 +347,40 @@ func (d *fakeDHCP) signal(pid int, sig syscall.Signal) error {
 	}
 	return nil
 }
+
+// fakeNft records the nft scripts applied and which tables exist.
+type fakeNft struct {
+	scripts []string
+	tables  map[string]bool // "family name"
+}
+
+func newFakeNft() *fakeNft { return &fakeNft{tables: map[string]bool{}} }
+
+func (n *fakeNft) Apply(script string) error {
+	n.scripts = append(n.scripts, script)
+	for _, line := range strings.Split(script, "\n") {
+		f := strings.Fields(line)
+		switch {
+		case len(f) >= 4 && f[0] == "add" && f[1] == "table":
+			n.tables[f[2]+" "+f[3]] = true
+		case len(f) >= 4 && f[0] == "delete" && f[1] == "table":
+			delete(n.tables, f[2]+" "+f[3])
+		case len(f) >= 3 && f[0] == "table":
+			n.tables[f[1]+" "+f[2]] = true
+		}
+	}
+	return nil
+}
+
+func (n *fakeNft) TableExists(family, table string) (bool, error) {
+	return n.tables[family+" "+table], nil
+}
+
+func (n *fakeNft) dump() string {
+	var out []string
+	for t := range n.tables {
+		out = append(out, t)
+	}
+	sort.Strings(out)
+	return strings.Join(out, "\n") + "\n"
+}

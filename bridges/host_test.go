@@ -19,16 +19,17 @@ type fakeHost struct {
 	nl       *fakeNet
 	sc       *fakeSysctl
 	dhcp     *fakeDHCP
+	nft      *fakeNft
 }
 
 func newFakeHost(cfg hostconfig.Config) *fakeHost {
-	f := &fakeHost{fw4: newFakeFirewall(), fw6: newFakeFirewall(), nl: newFakeNet("eth0"), sc: newFakeSysctl(), dhcp: newFakeDHCP()}
-	f.host = &host{cfg: cfg, net: f.nl, sys: f.sc, ipt4: f.fw4, ipt6: f.fw6, dns: f.dhcp}
+	f := &fakeHost{fw4: newFakeFirewall(), fw6: newFakeFirewall(), nl: newFakeNet("eth0"), sc: newFakeSysctl(), dhcp: newFakeDHCP(), nft: newFakeNft()}
+	f.host = &host{cfg: cfg, net: f.nl, sys: f.sc, ipt4: f.fw4, ipt6: f.fw6, dns: f.dhcp, nft: f.nft}
 	return f
 }
 
 func (f *fakeHost) dump() string {
-	return "links:\n" + f.nl.dump() + "ip4:\n" + f.fw4.dump() + "ip6:\n" + f.fw6.dump()
+	return "links:\n" + f.nl.dump() + "ip4:\n" + f.fw4.dump() + "ip6:\n" + f.fw6.dump() + "nft tables:\n" + f.nft.dump()
 }
 
 func TestSetupIdempotentAndTeardown(t *testing.T) {

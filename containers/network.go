@@ -9,6 +9,7 @@ import (
 	"slices"
 
 	"github.com/nixcloud/nixcloud-container/bridges"
+	"github.com/nixcloud/nixcloud-container/filters"
 	"github.com/nixcloud/nixcloud-container/generations"
 	"github.com/nixcloud/nixcloud-container/hostconfig"
 	"github.com/nixcloud/nixcloud-container/lxc"
@@ -277,6 +278,11 @@ func (m *Manager) networkBeforeStart(rec *records.Record) error {
 				return wrap(rec.Name, "network", err)
 			}
 		}
+		// Before LXC makes the veths: no frame of the container's is
+		// ever unfiltered.
+		if err := bridges.SetPortFilters(m.Cfg, rec.Name, portFilters(rec)); err != nil {
+			return err // names the container and the step
+		}
 		if !nat {
 			return bridges.RemoveLease(m.Cfg, rec.Name) // NAT was switched off: the old lease must go
 		}
@@ -293,7 +299,8 @@ func (m *Manager) networkAfterStart(rec *records.Record, s *generations.Settings
 		if nic.Bridge != m.Cfg.Hostonly.Bridge && nic.Bridge != m.Cfg.Internet.Bridge {
 			continue // a bridge of the user's: not ours to change
 		}
-		isolated := nic.Bridge == m.Cfg.Hostonly.Bridge && m.Cfg.Hostonly.IsolateContainers
+		isolated := nic.Bridge == m.Cfg.Hostonly.Bridge && m.Cfg.Hostonly.IsolateContainers ||
+			nic.Bridge == m.Cfg.Internet.Bridge && m.Cfg.Internet.IsolateContainers
 		if err := bridges.SetPortFlags(nic.HostVeth, isolated); err != nil {
 			return wrap(rec.Name, "network", err)
 		}
@@ -316,13 +323,15 @@ func (m *Manager) networkAfterStart(rec *records.Record, s *generations.Settings
 	})
 }
 
-// networkAfterStop removes the container's port forwards.
+// networkAfterStop removes the container's port forwards and the filters
+// of its ports.
 func (m *Manager) networkAfterStop(rec *records.Record) error {
 	return m.underNetworkLock(rec, func() error { return m.removeForwards(rec) })
 }
 
 // networkDestroy removes everything the host holds for the container: its
-// forwards and its lease (also one left from a generation with NAT).
+// forwards, port filters and its lease (also one left from a generation
+// with NAT).
 func (m *Manager) networkDestroy(rec *records.Record) error {
 	return m.underNetworkLock(rec, func() error {
 		if err := m.removeForwards(rec); err != nil {
@@ -332,13 +341,36 @@ func (m *Manager) networkDestroy(rec *records.Record) error {
 	})
 }
 
-// removeForwards removes the container's port forwards; a container
-// without interfaces never had any. The caller holds the network lock.
+// removeForwards removes the container's port forwards and port filters;
+// a container without interfaces never had any. The caller holds the
+// network lock.
 func (m *Manager) removeForwards(rec *records.Record) error {
 	if len(rec.Interfaces) == 0 {
 		return nil
 	}
-	return bridges.RemoveForwards(m.Cfg, rec.Name) // names the container and the step
+	if err := bridges.RemoveForwards(m.Cfg, rec.Name); err != nil {
+		return err // names the container and the step
+	}
+	veths := make([]string, len(rec.Interfaces))
+	for i, nic := range rec.Interfaces {
+		veths[i] = nic.HostVeth
+	}
+	return bridges.RemovePortFilters(m.Cfg, rec.Name, veths) // names the container and the step
+}
+
+// portFilters is what each of the container's ports may send, from the
+// record: its MAC, its addresses, and DHCP on the internet interface.
+func portFilters(rec *records.Record) []filters.Port {
+	out := make([]filters.Port, 0, len(rec.Interfaces))
+	for _, nic := range rec.Interfaces {
+		p := filters.Port{Container: rec.Name, Veth: nic.HostVeth, MAC: nic.MAC,
+			IPv4: addrOf(nic.IPv4), DHCP: nic.Name == bridges.NICInternet}
+		if a := addrOf(nic.IPv6); a.IsValid() {
+			p.IPv6 = []netip.Addr{a}
+		}
+		out = append(out, p)
+	}
+	return out
 }
 
 // underNetworkLock runs f holding the host network lock (LockNetwork).

@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/BurntSushi/toml"
+	"github.com/nixcloud/nixcloud-container/filters"
 )
 
 // DefaultPath is where the host configuration is read from unless
@@ -44,6 +45,9 @@ type Hostonly struct {
 	Bridge            string `toml:"bridge"`
 	Address           string `toml:"address"`
 	IsolateContainers bool   `toml:"isolate_containers"`
+	// HostPorts are the host's ports containers may reach from the
+	// bridge ("tcp/5432"); ICMP echo is always allowed.
+	HostPorts []string `toml:"host_ports"`
 }
 
 // Internet is the NAT'd bridge with DHCP.
@@ -53,6 +57,10 @@ type Internet struct {
 	DHCPRange string `toml:"dhcp_range"`
 	Uplink    string `toml:"uplink"`
 	IPv6      IPv6   `toml:"ipv6"`
+	// IsolateContainers and HostPorts as for the hostonly bridge; DHCP
+	// and DNS are always allowed here.
+	IsolateContainers bool     `toml:"isolate_containers"`
+	HostPorts         []string `toml:"host_ports"`
 }
 
 // IPv6 enables a routed prefix on the internet bridge when Prefix is set.
@@ -70,9 +78,10 @@ func Default() Config {
 		IDMap:       IDMap{Base: 100000, Size: 65536, Isolated: true},
 		Hostonly:    Hostonly{Bridge: "brNC-hostonly", Address: "10.101.0.1/16", IsolateContainers: true},
 		Internet: Internet{
-			Bridge:    "brNC-internet",
-			Address:   "10.202.0.1/16",
-			DHCPRange: "10.202.0.10-10.202.200.200",
+			Bridge:            "brNC-internet",
+			Address:           "10.202.0.1/16",
+			DHCPRange:         "10.202.0.10-10.202.200.200",
+			IsolateContainers: true,
 		},
 	}
 }
@@ -187,8 +196,20 @@ func checkBridgeAddress(key string, bridge, address string) (netip.Prefix, error
 }
 
 func checkHostonly(c Config) error {
-	_, err := checkBridgeAddress("hostonly", c.Hostonly.Bridge, c.Hostonly.Address)
-	return err
+	if _, err := checkBridgeAddress("hostonly", c.Hostonly.Bridge, c.Hostonly.Address); err != nil {
+		return err
+	}
+	return checkHostPorts("hostonly", c.Hostonly.HostPorts)
+}
+
+// checkHostPorts checks a bridge's host_ports: "tcp/PORT" or "udp/PORT".
+func checkHostPorts(key string, ports []string) error {
+	for _, p := range ports {
+		if _, err := filters.ParseService(p); err != nil {
+			return fmt.Errorf("%s.host_ports: %w", key, err)
+		}
+	}
+	return nil
 }
 
 func checkInternet(c Config) error {
@@ -215,7 +236,7 @@ func checkInternet(c Config) error {
 			return fmt.Errorf("internet.uplink: %w", err)
 		}
 	}
-	return nil
+	return checkHostPorts("internet", c.Internet.HostPorts)
 }
 
 // Range parses dhcp_range ("first-last").

@@ -1,0 +1,127 @@
+package bridges
+
+import (
+	"fmt"
+	"net/netip"
+	"strings"
+
+	"github.com/nixcloud/nixcloud-container/filters"
+	"github.com/nixcloud/nixcloud-container/hostconfig"
+)
+
+// filterTable is the name of the install's nftables tables.
+func filterTable(cfg hostconfig.Config) string { return filters.TableName(cfg.Hostonly.Bridge) }
+
+// hostFilter is the host part of the packet filter for cfg: both bridges
+// with their isolation, subnets and the host ports containers may reach.
+func hostFilter(cfg hostconfig.Config) (filters.Host, error) {
+	h := filters.Host{Table: filterTable(cfg)}
+	ho, err := HostonlyPrefix(cfg)
+	if err != nil {
+		return h, err
+	}
+	hb := filters.Bridge{Name: cfg.Hostonly.Bridge, Isolated: cfg.Hostonly.IsolateContainers, Subnets: []netip.Prefix{ho}}
+	ib := filters.Bridge{Name: cfg.Internet.Bridge, Isolated: cfg.Internet.IsolateContainers,
+		// The bridge's DHCP and DNS (dnsmasq).
+		Services: []filters.Service{{Proto: "udp", Port: 67}, {Proto: "udp", Port: 53}, {Proto: "tcp", Port: 53}}}
+	ip, err := InternetPrefix(cfg)
+	if err != nil {
+		return h, err
+	}
+	ib.Subnets = append(ib.Subnets, ip)
+	if _, ok, err := InternetIPv6Prefix(cfg); err != nil {
+		return h, err
+	} else if ok {
+		routed, err := ipv6Routed(cfg)
+		if err != nil {
+			return h, err
+		}
+		ib.Subnets = append(ib.Subnets, routed)
+		// Stateless DHCPv6 for the DNS servers.
+		ib.Services = append(ib.Services, filters.Service{Proto: "udp", Port: 547})
+	}
+	for _, b := range []struct {
+		br    *filters.Bridge
+		key   string
+		ports []string
+	}{{&hb, "hostonly", cfg.Hostonly.HostPorts}, {&ib, "internet", cfg.Internet.HostPorts}} {
+		for _, p := range b.ports {
+			s, err := filters.ParseService(p)
+			if err != nil {
+				return h, fmt.Errorf("%s.host_ports: %w", b.key, err)
+			}
+			b.br.Services = append(b.br.Services, s)
+		}
+	}
+	h.Bridges = []filters.Bridge{hb, ib}
+	return h, nil
+}
+
+// applyHostFilter makes the host part of the packet filter converge.
+func (h *host) applyHostFilter() error {
+	spec, err := hostFilter(h.cfg)
+	if err != nil {
+		return err
+	}
+	script, err := filters.RenderHost(spec)
+	if err != nil {
+		return err
+	}
+	if err := h.nft.Apply(script); err != nil {
+		return fmt.Errorf("packet filter: %w", err)
+	}
+	return nil
+}
+
+// removeFilters deletes the install's tables, with every port's filter.
+func (h *host) removeFilters() error {
+	script, err := filters.RenderTeardown(filterTable(h.cfg))
+	if err != nil {
+		return err
+	}
+	if err := h.nft.Apply(script); err != nil {
+		return fmt.Errorf("packet filter: %w", err)
+	}
+	return nil
+}
+
+// SetPortFilters pins what container name's ports may send (MAC, ARP,
+// source addresses) and makes sure the host part of the filter is there.
+// The ports need not exist yet: the filter matches them by name, so
+// setting it before the container starts leaves no moment unfiltered.
+func SetPortFilters(cfg hostconfig.Config, name string, ports []filters.Port) error {
+	script, err := filters.RenderPorts(filterTable(cfg), ports)
+	if err != nil {
+		return fmt.Errorf("container %q: packet filter: %w", name, err)
+	}
+	if err := newFilesHost(cfg).nft.Apply(script); err != nil {
+		return fmt.Errorf("container %q: packet filter: %w", name, err)
+	}
+	return nil
+}
+
+// RemovePortFilters removes the filters of the host veths; a port without
+// one, or a host without the tables, is fine.
+func RemovePortFilters(cfg hostconfig.Config, name string, veths []string) error {
+	h := newFilesHost(cfg)
+	table := filterTable(cfg)
+	ok, err := h.nft.TableExists("bridge", table)
+	if err != nil {
+		return fmt.Errorf("container %q: remove packet filter: %w", name, err)
+	}
+	if !ok || len(veths) == 0 {
+		return nil
+	}
+	var b strings.Builder
+	for _, v := range veths {
+		s, err := filters.RenderRemovePort(table, v)
+		if err != nil {
+			return fmt.Errorf("container %q: remove packet filter: %w", name, err)
+		}
+		b.WriteString(s)
+	}
+	if err := h.nft.Apply(b.String()); err != nil {
+		return fmt.Errorf("container %q: remove packet filter: %w", name, err)
+	}
+	return nil
+}

@@ -1,0 +1,307 @@
+// Package filters is the packet filter that keeps containers in their
+// place: what a container may send into a bridge (its own MAC, ARP for its
+// own IPv4, its own source addresses), what it may reach on the host
+// (DHCP, DNS, ICMP echo and the ports the admin allows), that nothing from
+// a bridge reaches the host's loopback, and that containers on an isolated
+// bridge cannot reach each other by routing through the host.
+//
+// Everything lives in two nftables tables the tool owns, named after the
+// install (Table): one in the bridge family with one chain per container
+// port, one in the inet family for the host. Rules are rendered as nft
+// scripts from data and applied with `nft -f -`, each script one atomic
+// transaction. Teardown deletes both tables.
+//
+// The filters are independent of the iptables chains in package bridges:
+// a drop here wins over an accept there, since every base chain of a hook
+// must accept a packet.
+package filters
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"regexp"
+	"strconv"
+	"strings"
+)
+
+// Service is a host port containers may reach from a bridge.
+type Service struct {
+	Proto string // "tcp" or "udp"
+	Port  int
+}
+
+// String is the service as host.toml spells it: "tcp/5432".
+func (s Service) String() string { return s.Proto + "/" + strconv.Itoa(s.Port) }
+
+// ErrInvalidService means a host port is not "tcp/N" or "udp/N".
+var ErrInvalidService = errors.New(`host port must be "tcp/PORT" or "udp/PORT" with PORT 1 to 65535`)
+
+// ParseService parses "tcp/5432" or "udp/53".
+func ParseService(s string) (Service, error) {
+	proto, port, ok := strings.Cut(s, "/")
+	n, err := strconv.Atoi(port)
+	if !ok || (proto != "tcp" && proto != "udp") || err != nil || n < 1 || n > 65535 {
+		return Service{}, fmt.Errorf("%q: %w", s, ErrInvalidService)
+	}
+	return Service{Proto: proto, Port: n}, nil
+}
+
+// Bridge is one of the tool's bridges as the host filter sees it.
+type Bridge struct {
+	Name string
+	// Isolated keeps containers from reaching each other by routing
+	// through the host (bridge port isolation stops them on the bridge).
+	Isolated bool
+	// Subnets are the only sources forwarded from the bridge (to the
+	// uplink); empty means nothing is forwarded but port forwards.
+	Subnets []netip.Prefix
+	// Services are the host ports containers on the bridge may reach.
+	Services []Service
+}
+
+// Host is the host-wide part of the filter.
+type Host struct {
+	Table   string
+	Bridges []Bridge
+}
+
+// Port is one container port on a bridge and what may come out of it.
+type Port struct {
+	Container string
+	Veth      string // host-side veth name
+	MAC       string
+	IPv4      netip.Addr   // invalid: the port may send no IPv4
+	IPv6      []netip.Addr // global addresses; link-local ones are always allowed
+	DHCP      bool         // may send DHCPv4 requests from 0.0.0.0
+}
+
+// TableName is the name of the tool's tables for an install, derived from
+// its hostonly bridge (two installs in one network namespace need two
+// bridges, so they get two tables).
+func TableName(hostonlyBridge string) string {
+	return "nixcloud_" + regexp.MustCompile(`[^A-Za-z0-9_]`).ReplaceAllString(hostonlyBridge, "_")
+}
+
+var (
+	validName  = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,15}$`)
+	validTable = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,63}$`)
+	validMAC  = regexp.MustCompile(`^[0-9a-f]{2}(:[0-9a-f]{2}){5}$`)
+)
+
+func quote(s string) string { return `"` + s + `"` }
+
+// RenderHost is the script that makes the host part converge: the inet
+// table is replaced whole (it holds nothing per container), the bridge
+// table and its port map are created when missing and its base chain
+// rewritten, keeping the per-port chains.
+func RenderHost(h Host) (string, error) {
+	if !validTable.MatchString(h.Table) {
+		return "", fmt.Errorf("table name %q", h.Table)
+	}
+	var b strings.Builder
+	t := h.Table
+	names := make([]string, len(h.Bridges))
+	for i, br := range h.Bridges {
+		if !validName.MatchString(br.Name) {
+			return "", fmt.Errorf("bridge name %q", br.Name)
+		}
+		names[i] = quote(br.Name)
+	}
+	all := "{ " + strings.Join(names, ", ") + " }"
+
+	b.WriteString(renderPortBase(t))
+
+	// The inet family: loopback, host services, routing between containers.
+	fmt.Fprintf(&b, "add table inet %s\ndelete table inet %s\n", t, t)
+	fmt.Fprintf(&b, "table inet %s {\n", t)
+	if len(h.Bridges) > 0 {
+		// Before conntrack: a packet from a bridge addressed to the
+		// loopback range is dropped as it arrives (route_localnet is on
+		// for the bridges so port forwards work from the host's own
+		// 127.0.0.1; this is the other direction, CVE-2020-8558).
+		b.WriteString("\tchain prerouting {\n\t\ttype filter hook prerouting priority -300; policy accept;\n")
+		fmt.Fprintf(&b, "\t\tiifname %s ip daddr 127.0.0.0/8 drop\n", all)
+		fmt.Fprintf(&b, "\t\tiifname %s ip saddr 127.0.0.0/8 drop\n", all)
+		fmt.Fprintf(&b, "\t\tiifname %s ip6 daddr ::1 drop\n", all)
+		b.WriteString("\t}\n")
+	}
+	b.WriteString("\tchain input {\n\t\ttype filter hook input priority 0; policy accept;\n")
+	for i, br := range h.Bridges {
+		fmt.Fprintf(&b, "\t\tiifname %s jump from_%d\n", quote(br.Name), i)
+	}
+	b.WriteString("\t}\n")
+	for i, br := range h.Bridges {
+		fmt.Fprintf(&b, "\tchain from_%d {\n", i)
+		b.WriteString("\t\tct state established,related accept\n")
+		b.WriteString("\t\ticmp type echo-request accept\n")
+		b.WriteString("\t\ticmpv6 type { echo-request, nd-router-solicit, nd-neighbor-solicit, nd-neighbor-advert, mld-listener-report, mld2-listener-report } accept\n")
+		if len(br.Services) > 0 {
+			svcs := make([]string, len(br.Services))
+			for j, s := range br.Services {
+				if _, err := ParseService(s.String()); err != nil {
+					return "", fmt.Errorf("bridge %s: %w", br.Name, err)
+				}
+				svcs[j] = s.Proto + " . " + strconv.Itoa(s.Port)
+			}
+			fmt.Fprintf(&b, "\t\tmeta l4proto . th dport { %s } accept\n", strings.Join(svcs, ", "))
+		}
+		b.WriteString("\t\treject with icmpx type admin-prohibited\n\t}\n")
+	}
+	b.WriteString("\tchain forward {\n\t\ttype filter hook forward priority 0; policy accept;\n")
+	for _, br := range h.Bridges {
+		n := quote(br.Name)
+		if br.Isolated {
+			// Port forwards (DNAT) between containers, and a container's
+			// own forward (hairpin), stay open; anything else sent to a
+			// neighbour through the host is dropped.
+			fmt.Fprintf(&b, "\t\tiifname %s oifname %s ct status dnat accept\n", n, n)
+			fmt.Fprintf(&b, "\t\tiifname %s oifname %s drop\n", n, n)
+		}
+		var v4, v6 []string
+		for _, p := range br.Subnets {
+			if p.Addr().Is4() {
+				v4 = append(v4, p.Masked().String())
+			} else {
+				v6 = append(v6, p.Masked().String())
+			}
+		}
+		// Only the bridge's own subnets are forwarded: a forged source
+		// never leaves the host. Replies to port forwards come from the
+		// container's own address, which is in the subnet.
+		fmt.Fprintf(&b, "\t\tiifname %s oifname != %s ip saddr != %s drop\n", n, n, addrSet(v4, "0.0.0.0/32"))
+		fmt.Fprintf(&b, "\t\tiifname %s oifname != %s ip6 saddr != %s drop\n", n, n, addrSet(v6, "::/128"))
+	}
+	b.WriteString("\t}\n}\n")
+	return b.String(), nil
+}
+
+// addrSet renders a set of prefixes, or none when there are none (a
+// prefix that no forwarded packet has as its source).
+func addrSet(prefixes []string, none string) string {
+	if len(prefixes) == 0 {
+		return none
+	}
+	return "{ " + strings.Join(prefixes, ", ") + " }"
+}
+
+// renderPortBase makes the bridge table, its port map and the base chain
+// that sends each port's frames to the port's chain; the port chains and
+// map entries are kept.
+func renderPortBase(t string) string {
+	return fmt.Sprintf("add table bridge %[1]s\n"+
+		"add map bridge %[1]s ports { type ifname : verdict; }\n"+
+		"add chain bridge %[1]s prerouting { type filter hook prerouting priority -200; policy accept; }\n"+
+		"flush chain bridge %[1]s prerouting\n"+
+		"add rule bridge %[1]s prerouting iifname vmap @ports\n", t)
+}
+
+func portChain(veth string) string { return "port_" + strings.ReplaceAll(veth, "-", "_") }
+
+// RenderPorts is the script that sets the filters of a container's ports
+// (RenderPort of each), creating the bridge table when it is missing.
+func RenderPorts(table string, ports []Port) (string, error) {
+	if !validTable.MatchString(table) {
+		return "", fmt.Errorf("table name %q", table)
+	}
+	var b strings.Builder
+	b.WriteString(renderPortBase(table))
+	for _, p := range ports {
+		s, err := RenderPort(table, p)
+		if err != nil {
+			return "", err
+		}
+		b.WriteString(s)
+	}
+	return b.String(), nil
+}
+
+// RenderPort is the script that sets the filter of one container port:
+// its chain is rewritten and the port map sends the port's frames to it.
+// The frames a container may send: from its own MAC; ARP for its own IPv4
+// (or 0.0.0.0 for address probes); IPv4 from its own address, and with
+// DHCP a DHCP request from 0.0.0.0 for its own MAC; IPv6 from ::, its
+// link-local addresses and its global ones, with neighbour advertisements
+// only for those. Router advertisements, redirects and DHCP server answers
+// are dropped, and so is every other kind of frame (VLAN tags among them).
+func RenderPort(table string, p Port) (string, error) {
+	if !validTable.MatchString(table) || !validName.MatchString(p.Veth) {
+		return "", fmt.Errorf("container %q: filter: invalid table %q or veth %q", p.Container, table, p.Veth)
+	}
+	mac := strings.ToLower(p.MAC)
+	if !validMAC.MatchString(mac) {
+		return "", fmt.Errorf("container %q: filter: invalid MAC %q", p.Container, p.MAC)
+	}
+	if p.IPv4.IsValid() && !p.IPv4.Is4() {
+		return "", fmt.Errorf("container %q: filter: %s is not an IPv4 address", p.Container, p.IPv4)
+	}
+	for _, a := range p.IPv6 {
+		if !a.Is6() || a.Is4In6() {
+			return "", fmt.Errorf("container %q: filter: %s is not an IPv6 address", p.Container, a)
+		}
+	}
+	c := portChain(p.Veth)
+	var b strings.Builder
+	rule := func(format string, args ...any) {
+		fmt.Fprintf(&b, "add rule bridge %s %s "+format+"\n", append([]any{table, c}, args...)...)
+	}
+	fmt.Fprintf(&b, "add chain bridge %s %s\nflush chain bridge %s %s\n", table, c, table, c)
+	rule("ether saddr != %s drop", mac)
+	rule("arp saddr ether != %s drop", mac)
+	arpIPs := []string{"0.0.0.0"}
+	if p.IPv4.IsValid() {
+		arpIPs = append(arpIPs, p.IPv4.String())
+	}
+	rule("arp saddr ip != { %s } drop", strings.Join(arpIPs, ", "))
+	rule("ether type arp accept")
+	if p.DHCP {
+		// DHCP's client hardware address (28 bytes into the payload)
+		// must be the port's MAC: no lease of a neighbour's.
+		hex := "0x" + strings.ReplaceAll(mac, ":", "")
+		dhcp := "ip saddr 0.0.0.0 ip daddr 255.255.255.255 udp sport 68 udp dport 67"
+		rule("%s @th,288,48 != %s drop", dhcp, hex)
+		rule("%s accept", dhcp)
+	}
+	rule("ether type ip udp sport 67 drop")
+	if p.IPv4.IsValid() {
+		rule("ip saddr != %s drop", p.IPv4)
+		rule("ether type ip accept")
+	}
+	v6 := []string{"::", "fe80::/10"}
+	targets := make([]string, 0, len(p.IPv6))
+	for _, a := range p.IPv6 {
+		v6 = append(v6, a.String())
+		targets = append(targets, fmt.Sprintf("@nh,384,128 != 0x%x", a.AsSlice()))
+	}
+	rule("ip6 saddr != { %s } drop", strings.Join(v6, ", "))
+	rule("icmpv6 type { nd-router-advert, nd-redirect } drop")
+	// A neighbour advertisement's target (48 bytes into the packet) must
+	// be link-local or one of the port's own addresses.
+	rule("icmpv6 type nd-neighbor-advert @nh,384,16 & 0xffc0 != 0xfe80 %sdrop", strings.Join(append(targets, ""), " "))
+	rule("ether type ip6 udp sport 547 drop")
+	rule("ether type ip6 accept")
+	rule("drop")
+	fmt.Fprintf(&b, "add element bridge %s ports { %s : jump %s }\n", table, quote(p.Veth), c)
+	return b.String(), nil
+}
+
+// RenderRemovePort is the script that removes the filter of one port; it
+// succeeds whether or not the port had one, as long as the table exists.
+func RenderRemovePort(table, veth string) (string, error) {
+	if !validTable.MatchString(table) || !validName.MatchString(veth) {
+		return "", fmt.Errorf("filter: invalid table %q or veth %q", table, veth)
+	}
+	c := portChain(veth)
+	return fmt.Sprintf("add chain bridge %[1]s %[2]s\n"+
+		"add element bridge %[1]s ports { %[3]s : jump %[2]s }\n"+
+		"delete element bridge %[1]s ports { %[3]s }\n"+
+		"delete chain bridge %[1]s %[2]s\n", table, c, quote(veth)), nil
+}
+
+// RenderTeardown is the script that deletes both tables, present or not.
+func RenderTeardown(table string) (string, error) {
+	if !validTable.MatchString(table) {
+		return "", fmt.Errorf("table name %q", table)
+	}
+	return fmt.Sprintf("add table bridge %[1]s\ndelete table bridge %[1]s\nadd table inet %[1]s\ndelete table inet %[1]s\n", table), nil
+}

@@ -1,0 +1,163 @@
+package filters
+
+import (
+	"errors"
+	"flag"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files")
+
+func golden(t *testing.T, name, got string) {
+	t.Helper()
+	p := filepath.Join("testdata", name+".golden")
+	if *update {
+		if err := os.WriteFile(p, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got != string(want) {
+		t.Fatalf("%s differs from %s (run with -update to accept):\n%s", name, p, got)
+	}
+}
+
+func testHost() Host {
+	return Host{Table: TableName("brNC-hostonly"), Bridges: []Bridge{
+		{Name: "brNC-hostonly", Isolated: true, Subnets: []netip.Prefix{netip.MustParsePrefix("10.101.0.1/16")},
+			Services: []Service{{"tcp", 5432}}},
+		{Name: "brNC-internet", Isolated: true,
+			Subnets:  []netip.Prefix{netip.MustParsePrefix("10.202.0.1/16"), netip.MustParsePrefix("fd42:4e43::1/64")},
+			Services: []Service{{"udp", 67}, {"udp", 53}, {"tcp", 53}}},
+	}}
+}
+
+func testPorts() []Port {
+	return []Port{
+		{Container: "web", Veth: "nc3h", MAC: "02:4e:43:00:00:30", IPv4: netip.MustParseAddr("10.101.0.2")},
+		{Container: "web", Veth: "nc3i", MAC: "02:4E:43:00:00:31", IPv4: netip.MustParseAddr("10.202.0.13"),
+			IPv6: []netip.Addr{netip.MustParseAddr("fd42:4e43::4e:43ff:fe00:31")}, DHCP: true},
+	}
+}
+
+func TestRenderGolden(t *testing.T) {
+	host, err := RenderHost(testHost())
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "host", host)
+	var ports strings.Builder
+	for _, p := range testPorts() {
+		s, err := RenderPort(TableName("brNC-hostonly"), p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ports.WriteString(s)
+	}
+	golden(t, "ports", ports.String())
+	rm, err := RenderRemovePort(TableName("brNC-hostonly"), "nc3h")
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "remove-port", rm)
+}
+
+func TestRenderRefusesBadInput(t *testing.T) {
+	table := TableName("brNC-hostonly")
+	good := testPorts()[0]
+	for _, tc := range []struct {
+		name string
+		p    Port
+	}{
+		{"veth with a space", Port{Veth: "nc3h drop", MAC: good.MAC}},
+		{"long veth", Port{Veth: "nc1234567890123h", MAC: good.MAC}},
+		{"bad MAC", Port{Veth: "nc3h", MAC: "02:4e:43:00:00"}},
+		{"MAC with a rule", Port{Veth: "nc3h", MAC: "02:4e:43:00:00:30 accept"}},
+		{"IPv6 as IPv4", Port{Veth: "nc3h", MAC: good.MAC, IPv4: netip.MustParseAddr("fd00::1")}},
+		{"IPv4 as IPv6", Port{Veth: "nc3h", MAC: good.MAC, IPv6: []netip.Addr{netip.MustParseAddr("10.0.0.1")}}},
+	} {
+		if _, err := RenderPort(table, tc.p); err == nil {
+			t.Errorf("%s: accepted", tc.name)
+		}
+	}
+	h := testHost()
+	h.Bridges[0].Name = `br0" accept`
+	if _, err := RenderHost(h); err == nil {
+		t.Error("a bridge name with a quote was accepted")
+	}
+}
+
+func TestParseService(t *testing.T) {
+	for in, want := range map[string]error{
+		"tcp/5432": nil, "udp/53": nil, "tcp/0": ErrInvalidService, "sctp/1": ErrInvalidService,
+		"tcp/65536": ErrInvalidService, "tcp": ErrInvalidService, "tcp/x": ErrInvalidService, "": ErrInvalidService,
+	} {
+		s, err := ParseService(in)
+		if !errors.Is(err, want) {
+			t.Errorf("ParseService(%q): %v, want %v", in, err, want)
+		}
+		if err == nil && s.String() != in {
+			t.Errorf("ParseService(%q).String() = %q", in, s)
+		}
+	}
+}
+
+// TestScriptsApply feeds every script to the real nft in a network
+// namespace of its own (unshare -n), in the order the tool uses them, and
+// twice where the tool may repeat them.
+func TestScriptsApply(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: nft in a new network namespace")
+	}
+	nft, err := nftPath()
+	if err != nil {
+		t.Fatal(err)
+	}
+	table := TableName("brNC-hostonly")
+	must := func(s string, err error) string {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	host := must(RenderHost(testHost()))
+	var steps []string
+	for _, p := range testPorts() {
+		steps = append(steps, must(RenderPort(table, p)))
+	}
+	rm := must(RenderRemovePort(table, "nc3h"))
+	down := must(RenderTeardown(table))
+	dir := t.TempDir()
+	var script strings.Builder
+	script.WriteString("set -e\n")
+	for i, s := range []string{host, steps[0], steps[1], steps[0], host, rm, rm, down, down, host, steps[1]} {
+		f := filepath.Join(dir, strings.Repeat("s", i+1))
+		if err := os.WriteFile(f, []byte(s), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		script.WriteString(nft + " -f " + f + "\n")
+	}
+	script.WriteString(nft + " list ruleset\n")
+	out, err := exec.Command("unshare", "-n", "sh", "-c", script.String()).CombinedOutput()
+	if err != nil {
+		t.Fatalf("nft: %v\n%s", err, out)
+	}
+	ruleset := string(out)
+	for _, want := range []string{`"nc3i" : jump port_nc3i`, "ip daddr 127.0.0.0/8 drop", "@th,288,48 != 0x24e43000031 drop"} {
+		if !strings.Contains(ruleset, want) {
+			t.Errorf("ruleset lacks %q:\n%s", want, ruleset)
+		}
+	}
+	if strings.Contains(ruleset, "port_nc3h") {
+		t.Errorf("the removed port's chain is still there:\n%s", ruleset)
+	}
+}

@@ -1,0 +1,78 @@
+package filters
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os/exec"
+	"strings"
+)
+
+// ErrNoNft means the nft command is not installed.
+var ErrNoNft = errors.New("nft not found (install Debian's nftables package)")
+
+// Runner applies nft scripts; Nft is the real one, tests use a fake.
+type Runner interface {
+	// Apply runs script as one transaction.
+	Apply(script string) error
+	// TableExists reports whether the table of the family exists.
+	TableExists(family, table string) (bool, error)
+}
+
+// Nft runs the nft command in the caller's network namespace.
+type Nft struct{}
+
+func nftPath() (string, error) {
+	p, err := exec.LookPath("nft")
+	if err != nil {
+		// Debian keeps it in /usr/sbin, which a user's PATH may lack.
+		p, err = exec.LookPath("/usr/sbin/nft")
+	}
+	if err != nil {
+		return "", ErrNoNft
+	}
+	return p, nil
+}
+
+// Apply runs `nft -f -` with script on its stdin.
+func (Nft) Apply(script string) error {
+	p, err := nftPath()
+	if err != nil {
+		return err
+	}
+	cmd := exec.Command(p, "-f", "-")
+	cmd.Stdin = strings.NewReader(script)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("nft: %w: %s", err, firstLine(stderr.String()))
+	}
+	return nil
+}
+
+// TableExists runs `nft list table FAMILY TABLE`.
+func (Nft) TableExists(family, table string) (bool, error) {
+	p, err := nftPath()
+	if err != nil {
+		return false, err
+	}
+	var stderr bytes.Buffer
+	cmd := exec.Command(p, "list", "table", family, table)
+	cmd.Stderr = &stderr
+	err = cmd.Run()
+	if err == nil {
+		return true, nil
+	}
+	if strings.Contains(stderr.String(), "No such file or directory") {
+		return false, nil
+	}
+	return false, fmt.Errorf("nft list table %s %s: %w: %s", family, table, err, firstLine(stderr.String()))
+}
+
+func firstLine(s string) string {
+	s = strings.TrimSpace(s)
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		return s[:i]
+	}
+	return s
+}
