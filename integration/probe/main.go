@@ -1,11 +1,14 @@
 // Command probe is the integration tests' network tool, built statically so
 // it also runs inside busybox containers (bind-mounted there):
 //
-//	probe serve tcp|udp PORT   answer every connection or datagram with
-//	                           "peer=<source address>"
-//	probe dial tcp|udp HOST:PORT
-//	                           send one line, print the answer; exit 1
-//	                           when none comes within 3 seconds
+//	probe serve tcp|udp [ADDR:]PORT [TAG]
+//	                           answer every connection or datagram with
+//	                           "peer=<source address>" ("TAG peer=..."
+//	                           with a tag), and print the same on stdout
+//	probe dial tcp|udp HOST:PORT [FROM]
+//	                           send one line (from the local address
+//	                           FROM), print the answer; exit 1 when none
+//	                           comes within 3 seconds
 package main
 
 import (
@@ -13,20 +16,25 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"strings"
 	"time"
 )
 
 func main() {
-	if len(os.Args) != 4 {
-		fmt.Fprintln(os.Stderr, "usage: probe serve tcp|udp PORT | probe dial tcp|udp HOST:PORT")
+	if len(os.Args) < 4 || len(os.Args) > 5 {
+		fmt.Fprintln(os.Stderr, "usage: probe serve tcp|udp [ADDR:]PORT [TAG] | probe dial tcp|udp HOST:PORT [FROM]")
 		os.Exit(2)
+	}
+	opt := ""
+	if len(os.Args) == 5 {
+		opt = os.Args[4]
 	}
 	var err error
 	switch os.Args[1] {
 	case "serve":
-		err = serve(os.Args[2], os.Args[3])
+		err = serve(os.Args[2], os.Args[3], opt)
 	case "dial":
-		err = dial(os.Args[2], os.Args[3])
+		err = dial(os.Args[2], os.Args[3], opt)
 	default:
 		err = fmt.Errorf("unknown mode %q", os.Args[1])
 	}
@@ -36,9 +44,15 @@ func main() {
 	}
 }
 
-func serve(proto, port string) error {
+func serve(proto, addr, tag string) error {
+	if !strings.Contains(addr, ":") {
+		addr = ":" + addr
+	}
+	if tag != "" {
+		tag += " "
+	}
 	if proto == "udp" {
-		pc, err := net.ListenPacket("udp", ":"+port)
+		pc, err := net.ListenPacket("udp", addr)
 		if err != nil {
 			return err
 		}
@@ -48,10 +62,12 @@ func serve(proto, port string) error {
 			if err != nil {
 				return err
 			}
-			pc.WriteTo([]byte("peer="+from.(*net.UDPAddr).IP.String()+"\n"), from)
+			line := tag + "peer=" + from.(*net.UDPAddr).IP.String() + "\n"
+			os.Stdout.WriteString(line)
+			pc.WriteTo([]byte(line), from)
 		}
 	}
-	l, err := net.Listen("tcp", ":"+port)
+	l, err := net.Listen("tcp", addr)
 	if err != nil {
 		return err
 	}
@@ -60,13 +76,27 @@ func serve(proto, port string) error {
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(c, "peer=%s\n", c.RemoteAddr().(*net.TCPAddr).IP)
+		line := fmt.Sprintf("%speer=%s\n", tag, c.RemoteAddr().(*net.TCPAddr).IP)
+		os.Stdout.WriteString(line)
+		c.Write([]byte(line))
 		c.Close()
 	}
 }
 
-func dial(proto, addr string) error {
-	c, err := net.DialTimeout(proto, addr, 3*time.Second)
+func dial(proto, addr, from string) error {
+	d := net.Dialer{Timeout: 3 * time.Second}
+	if from != "" {
+		ip := net.ParseIP(from)
+		if ip == nil {
+			return fmt.Errorf("bad source address %q", from)
+		}
+		if proto == "udp" {
+			d.LocalAddr = &net.UDPAddr{IP: ip}
+		} else {
+			d.LocalAddr = &net.TCPAddr{IP: ip}
+		}
+	}
+	c, err := d.Dial(proto, addr)
 	if err != nil {
 		return err
 	}
