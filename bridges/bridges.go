@@ -468,15 +468,15 @@ func (h *host) status() (Status, error) {
 }
 
 // SetPortFlags sets the bridge port flags of a container's host veth:
-// isolation (isolated ports cannot talk to each other, only to the bridge,
-// that is the host, and to ports that are not isolated) and hairpin mode,
-// always on: a container's connection to its own port forward is DNATed
-// by br_netfilter while it is bridged and must leave by the port it came
-// in by. Call it after the container started (LXC creates and attaches the
-// veth then).
-func SetPortFlags(hostVeth string, isolated bool) error {
-	if err := (nlOps{}).setIsolated(hostVeth, isolated); err != nil {
-		return fmt.Errorf("veth %s: port isolation %v: %w", hostVeth, isolated, err)
+// hairpin mode on, since a container's connection to its own port forward
+// is DNATed by br_netfilter while it is bridged and must leave by the port
+// it came in by; bridge port isolation off (an older version set it),
+// since it would drop that frame and any forward to a neighbour. Isolation
+// between containers is the packet filter's (filters.Port.Isolated). Call
+// it after the container started (LXC creates and attaches the veth then).
+func SetPortFlags(hostVeth string) error {
+	if err := (nlOps{}).setIsolated(hostVeth, false); err != nil {
+		return fmt.Errorf("veth %s: port isolation off: %w", hostVeth, err)
 	}
 	if err := (nlOps{}).setHairpin(hostVeth, true); err != nil {
 		return fmt.Errorf("veth %s: hairpin mode: %w", hostVeth, err)

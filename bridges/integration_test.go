@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nixcloud/nixcloud-container/filters"
 	"github.com/nixcloud/nixcloud-container/hostconfig"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
@@ -491,7 +492,10 @@ func TestIntegrationHostonlyIsolationAndForward(t *testing.T) {
 		}
 		c.must(func() error { return addAddr("hostonly", ip.String()) })
 		serveTCP(t, c, ":7", fmt.Sprintf("c%d", i))
-		w.host.must(func() error { return SetPortFlags(HostVeth(i, NICHostonly), true) })
+		w.host.must(func() error { return SetPortFlags(HostVeth(i, NICHostonly)) })
+		w.host.must(func() error {
+			return SetPortFilters(cfg, fmt.Sprint(i), []filters.Port{{Veth: HostVeth(i, NICHostonly), MAC: MAC(i, 0), IPv4: ip.Addr(), Isolated: true}})
+		})
 	}
 	for _, addr := range []string{"10.101.0.2:7", "10.101.0.3:7"} {
 		if _, err := dialTCP(w.host, addr); err != nil {
@@ -501,12 +505,15 @@ func TestIntegrationHostonlyIsolationAndForward(t *testing.T) {
 	if line, err := dialTCP(a, "10.101.0.3:7"); err == nil {
 		t.Errorf("isolated containers reach each other: %q", line)
 	}
-	// Isolation off: the packet filter lets the bridge forward between
-	// containers too.
+	// Isolation off.
 	cfg.Hostonly.IsolateContainers = false
 	w.host.must(func() error { return EnsureForStart(cfg, false) })
-	w.host.must(func() error { return SetPortFlags(HostVeth(1, NICHostonly), false) })
-	w.host.must(func() error { return SetPortFlags(HostVeth(0, NICHostonly), false) })
+	for i := range 2 {
+		w.host.must(func() error {
+			return SetPortFilters(cfg, fmt.Sprint(i), []filters.Port{{Veth: HostVeth(i, NICHostonly), MAC: MAC(i, 0),
+				IPv4: netip.MustParseAddr(fmt.Sprintf("10.101.0.%d", i+2))}})
+		})
+	}
 	// a's failed lookup of b from the isolated attempt is forgotten.
 	a.must(func() error { return exec.Command("ip", "neigh", "flush", "dev", "hostonly").Run() })
 	if _, err := dialTCP(a, "10.101.0.3:7"); err != nil {

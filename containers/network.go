@@ -280,7 +280,7 @@ func (m *Manager) networkBeforeStart(rec *records.Record) error {
 		}
 		// Before LXC makes the veths: no frame of the container's is
 		// ever unfiltered.
-		if err := bridges.SetPortFilters(m.Cfg, rec.Name, portFilters(rec)); err != nil {
+		if err := bridges.SetPortFilters(m.Cfg, rec.Name, portFilters(m.Cfg, rec)); err != nil {
 			return err // names the container and the step
 		}
 		if !nat {
@@ -292,16 +292,13 @@ func (m *Manager) networkBeforeStart(rec *records.Record) error {
 }
 
 // networkAfterStart does what needs the host veths LXC made: the port
-// flags on the tool's bridges (isolation on the hostonly bridge, hairpin)
-// and the port forwards.
+// flags on the tool's bridges (hairpin) and the port forwards.
 func (m *Manager) networkAfterStart(rec *records.Record, s *generations.Settings) error {
 	for _, nic := range rec.Interfaces {
 		if nic.Bridge != m.Cfg.Hostonly.Bridge && nic.Bridge != m.Cfg.Internet.Bridge {
 			continue // a bridge of the user's: not ours to change
 		}
-		isolated := nic.Bridge == m.Cfg.Hostonly.Bridge && m.Cfg.Hostonly.IsolateContainers ||
-			nic.Bridge == m.Cfg.Internet.Bridge && m.Cfg.Internet.IsolateContainers
-		if err := bridges.SetPortFlags(nic.HostVeth, isolated); err != nil {
+		if err := bridges.SetPortFlags(nic.HostVeth); err != nil {
 			return wrap(rec.Name, "network", err)
 		}
 	}
@@ -359,12 +356,16 @@ func (m *Manager) removeForwards(rec *records.Record) error {
 }
 
 // portFilters is what each of the container's ports may send, from the
-// record: its MAC, its addresses, and DHCP on the internet interface.
-func portFilters(rec *records.Record) []filters.Port {
+// record: its MAC, its addresses, and DHCP on the internet interface; and
+// whether the port is isolated from its neighbours (isolate_containers of
+// the tool's bridges; a bridge of the user's is the user's business).
+func portFilters(cfg hostconfig.Config, rec *records.Record) []filters.Port {
 	out := make([]filters.Port, 0, len(rec.Interfaces))
 	for _, nic := range rec.Interfaces {
 		p := filters.Port{Container: rec.Name, Veth: nic.HostVeth, MAC: nic.MAC,
-			IPv4: addrOf(nic.IPv4), DHCP: nic.Name == bridges.NICInternet}
+			IPv4: addrOf(nic.IPv4), DHCP: nic.Name == bridges.NICInternet,
+			Isolated: nic.Bridge == cfg.Hostonly.Bridge && cfg.Hostonly.IsolateContainers ||
+				nic.Bridge == cfg.Internet.Bridge && cfg.Internet.IsolateContainers}
 		if a := addrOf(nic.IPv6); a.IsValid() {
 			p.IPv6 = []netip.Addr{a}
 		}

@@ -66,6 +66,12 @@ type Host struct {
 	Bridges []Bridge
 }
 
+// DNATMark is the packet mark bit the host filter sets on port-forward
+// (DNAT) traffic from the bridges, so that the bridge filter, which has
+// no connection tracking, lets a forward through to an isolated port when
+// br_netfilter bridges it there.
+const DNATMark = "0x01000000"
+
 // Port is one container port on a bridge and what may come out of it.
 type Port struct {
 	Container string
@@ -74,6 +80,10 @@ type Port struct {
 	IPv4      netip.Addr   // invalid: the port may send no IPv4
 	IPv6      []netip.Addr // global addresses; link-local ones are always allowed
 	DHCP      bool         // may send DHCPv4 requests from 0.0.0.0
+	// Isolated: the port receives nothing bridged from another port but
+	// port forwards (DNAT), so neighbours cannot reach it while a
+	// neighbour's (or its own) connection to a forward still can.
+	Isolated bool
 }
 
 // TableName is the name of the tool's tables for an install, derived from
@@ -124,6 +134,11 @@ func RenderHost(h Host) (string, error) {
 		fmt.Fprintf(&b, "\t\tiifname %s ip daddr 127.0.0.0/8 drop\n", all)
 		fmt.Fprintf(&b, "\t\tiifname %s ip saddr 127.0.0.0/8 drop\n", all)
 		fmt.Fprintf(&b, "\t\tiifname %s ip6 daddr ::1 drop\n", all)
+		b.WriteString("\t}\n")
+		// After DNAT (priority -100): mark forwarded connections for
+		// the bridge filter (see DNATMark).
+		b.WriteString("\tchain mark_dnat {\n\t\ttype filter hook prerouting priority -99; policy accept;\n")
+		fmt.Fprintf(&b, "\t\tiifname %s ct status dnat meta mark set meta mark | %s\n", all, DNATMark)
 		b.WriteString("\t}\n")
 	}
 	b.WriteString("\tchain input {\n\t\ttype filter hook input priority 0; policy accept;\n")
@@ -185,18 +200,34 @@ func addrSet(prefixes []string, none string) string {
 	return "{ " + strings.Join(prefixes, ", ") + " }"
 }
 
-// renderPortBase makes the bridge table, its port map and the base chain
-// that sends each port's frames to the port's chain; the port chains and
-// map entries are kept.
+// renderPortBase makes the bridge table, its port maps and the base
+// chains that send each port's frames to the port's chains: what enters
+// the bridge from a port (prerouting, by ingress port) and what the bridge
+// forwards to a port (forward, by egress port). The port chains and map
+// entries are kept.
 func renderPortBase(t string) string {
 	return fmt.Sprintf("add table bridge %[1]s\n"+
 		"add map bridge %[1]s ports { type ifname : verdict; }\n"+
+		"add map bridge %[1]s egress { type ifname : verdict; }\n"+
 		"add chain bridge %[1]s prerouting { type filter hook prerouting priority -200; policy accept; }\n"+
 		"flush chain bridge %[1]s prerouting\n"+
-		"add rule bridge %[1]s prerouting iifname vmap @ports\n", t)
+		"add rule bridge %[1]s prerouting iifname vmap @ports\n"+
+		"add chain bridge %[1]s forward { type filter hook forward priority -200; policy accept; }\n"+
+		"flush chain bridge %[1]s forward\n"+
+		"add rule bridge %[1]s forward oifname vmap @egress\n", t)
 }
 
-func portChain(veth string) string { return "port_" + strings.ReplaceAll(veth, "-", "_") }
+func portChain(veth string) string   { return "port_" + strings.ReplaceAll(veth, "-", "_") }
+func egressChain(veth string) string { return "to_" + strings.ReplaceAll(veth, "-", "_") }
+
+// removeChain is the script that removes a port's chain and its map
+// element, present or not (each is added first, so the deletes succeed).
+func removeChain(table, m, chain, veth string) string {
+	return fmt.Sprintf("add chain bridge %[1]s %[2]s\n"+
+		"add element bridge %[1]s %[3]s { %[4]s : jump %[2]s }\n"+
+		"delete element bridge %[1]s %[3]s { %[4]s }\n"+
+		"delete chain bridge %[1]s %[2]s\n", table, chain, m, quote(veth))
+}
 
 // RenderPorts is the script that sets the filters of a container's ports
 // (RenderPort of each), creating the bridge table when it is missing.
@@ -282,6 +313,18 @@ func RenderPort(table string, p Port) (string, error) {
 	rule("ether type ip6 accept")
 	rule("drop")
 	fmt.Fprintf(&b, "add element bridge %s ports { %s : jump %s }\n", table, quote(p.Veth), c)
+	// Bridge port isolation would do the same, but it also stops a
+	// forward that br_netfilter DNATs to a neighbour, or hairpins back to
+	// the container itself, while the frame is bridged.
+	e := egressChain(p.Veth)
+	if !p.Isolated {
+		b.WriteString(removeChain(table, "egress", e, p.Veth))
+		return b.String(), nil
+	}
+	fmt.Fprintf(&b, "add chain bridge %s %s\nflush chain bridge %s %s\n", table, e, table, e)
+	fmt.Fprintf(&b, "add rule bridge %s %s iifname != %s meta mark & %s == %s accept\n", table, e, quote(p.Veth), DNATMark, DNATMark)
+	fmt.Fprintf(&b, "add rule bridge %s %s iifname != %s drop\n", table, e, quote(p.Veth))
+	fmt.Fprintf(&b, "add element bridge %s egress { %s : jump %s }\n", table, quote(p.Veth), e)
 	return b.String(), nil
 }
 
@@ -291,11 +334,7 @@ func RenderRemovePort(table, veth string) (string, error) {
 	if !validTable.MatchString(table) || !validName.MatchString(veth) {
 		return "", fmt.Errorf("filter: invalid table %q or veth %q", table, veth)
 	}
-	c := portChain(veth)
-	return fmt.Sprintf("add chain bridge %[1]s %[2]s\n"+
-		"add element bridge %[1]s ports { %[3]s : jump %[2]s }\n"+
-		"delete element bridge %[1]s ports { %[3]s }\n"+
-		"delete chain bridge %[1]s %[2]s\n", table, c, quote(veth)), nil
+	return removeChain(table, "ports", portChain(veth), veth) + removeChain(table, "egress", egressChain(veth), veth), nil
 }
 
 // RenderTeardown is the script that deletes both tables, present or not.

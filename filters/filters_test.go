@@ -42,7 +42,7 @@ func testHost() Host {
 
 func testPorts() []Port {
 	return []Port{
-		{Container: "web", Veth: "nc3h", MAC: "02:4e:43:00:00:30", IPv4: netip.MustParseAddr("10.101.0.2")},
+		{Container: "web", Veth: "nc3h", MAC: "02:4e:43:00:00:30", IPv4: netip.MustParseAddr("10.101.0.2"), Isolated: true},
 		{Container: "web", Veth: "nc3i", MAC: "02:4E:43:00:00:31", IPv4: netip.MustParseAddr("10.202.0.13"),
 			IPv6: []netip.Addr{netip.MustParseAddr("fd42:4e43::4e:43ff:fe00:31")}, DHCP: true},
 	}
@@ -152,12 +152,12 @@ func TestScriptsApply(t *testing.T) {
 		t.Fatalf("nft: %v\n%s", err, out)
 	}
 	ruleset := string(out)
-	for _, want := range []string{`"nc3i" : jump port_nc3i`, "ip daddr 127.0.0.0/8 drop", "@th,288,48 != 0x24e43000031 drop"} {
+	for _, want := range []string{`"nc3i" : jump port_nc3i`, "ip daddr 127.0.0.0/8 drop", "@th,288,48 != 0x24e43000031 drop", "oifname vmap @egress"} {
 		if !strings.Contains(ruleset, want) {
 			t.Errorf("ruleset lacks %q:\n%s", want, ruleset)
 		}
 	}
-	if strings.Contains(ruleset, "port_nc3h") {
+	if strings.Contains(ruleset, "port_nc3h") || strings.Contains(ruleset, "to_nc3") {
 		t.Errorf("the removed port's chain is still there:\n%s", ruleset)
 	}
 }

@@ -155,11 +155,13 @@ func TestIsolationForgedSource(t *testing.T) {
 
 // TestIsolationNeighbours: containers reach each other neither on the
 // internet bridge nor by routing through the host, on either bridge; the
-// host reaches both.
+// host reaches both, and a container still uses a neighbour's port forward
+// through the host's address.
 func TestIsolationNeighbours(t *testing.T) {
 	h := newHost(t, "")
+	fwd := map[string]string{"c1": `forwardPorts = [ { protocol = "tcp"; hostPort = 8080; containerPort = 80; } ];`}
 	for _, c := range []string{"c1", "c2"} {
-		h.must("create", c, h.natFile(c+".nix", probeMount()), "--start")
+		h.must("create", c, h.natFile(c+".nix", probeMount()+fwd[c]), "--start")
 		h.guestAddr(c, "internet", map[string]string{"c1": "10.202.0.10", "c2": "10.202.0.11"}[c])
 		h.serveInContainer(c, "tcp", "80", c)
 	}
@@ -171,6 +173,9 @@ func TestIsolationNeighbours(t *testing.T) {
 	}
 	if out, ok := h.dialFrom("c2", "tcp", "10.202.0.10:80"); ok {
 		t.Errorf("c2 reached c1 on the internet bridge: %q", out)
+	}
+	if out, ok := h.dialFrom("c2", "tcp", "192.0.2.2:8080"); !ok || !strings.HasPrefix(out, "c1 ") {
+		t.Errorf("c2 through c1's forward on the host's address: %q, %v", out, ok)
 	}
 	// Through the host as a router.
 	h.sh("c2", "ip route add 10.202.0.10/32 via 10.202.0.1 dev internet && ip route add 10.101.0.2/32 via 10.101.0.1 dev hostonly")
