@@ -95,6 +95,9 @@ func manager(c *cli.Context) (*containers.Manager, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := cfg.CheckOwnership(); err != nil {
+		return nil, fmt.Errorf("host config: %w", err)
+	}
 	m := containers.New(cfg)
 	m.Progress = c.App.ErrWriter
 	if c.Bool("debug") {
