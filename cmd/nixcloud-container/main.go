@@ -38,6 +38,8 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		UsageText: "nixcloud-container [--host-config FILE] VERB [ARGS]",
 		Writer:    stdout,
 		ErrWriter: stderr,
+		// -l items are whole LXC items: "lxc.mount.entry=... bind,ro" keeps its commas.
+		DisableSliceFlagSeparator: true,
 		Flags: []cli.Flag{
 			&cli.StringFlag{
 				Name:    "host-config",
