@@ -123,7 +123,7 @@ func TestCheckOwnership(t *testing.T) {
 		}, ""},
 		{"sticky world-writable folder above", func(t *testing.T, dir string) (string, string) {
 			tmp := mk(t, filepath.Join(dir, "tmp"), 0o1777, 0)
-			return filepath.Join(tmp, "x", "state"), filepath.Join(dir, "profiles")
+			return filepath.Join(tmp, "x", "state"), filepath.Join(tmp, "profiles")
 		}, ""},
 		{"inside a container's rootfs", func(t *testing.T, dir string) (string, string) {
 			rootfs := mk(t, filepath.Join(dir, "rootfs"), 0o755, 100000)

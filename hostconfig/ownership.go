@@ -19,19 +19,22 @@ import (
 // root owns a folder on the way could swap a record for one that runs its
 // code as host root at the next start.
 func (c Config) CheckOwnership() error {
-	for _, p := range []struct{ key, dir string }{
-		{"state_dir", c.ContainersDir()}, {"profiles_dir", c.ProfilesDir},
+	for _, p := range []struct {
+		key, dir string
+		own      int // folders at the end of dir that are the tool's own
+	}{
+		{"state_dir", c.ContainersDir(), 2}, {"profiles_dir", c.ProfilesDir, 1},
 	} {
-		if err := checkOwnedByRoot(p.dir); err != nil {
+		if err := checkOwnedByRoot(p.dir, p.own); err != nil {
 			return fmt.Errorf("%s: %w", p.key, err)
 		}
 	}
 	return nil
 }
 
-// checkOwnedByRoot checks dir and each folder above it; only folders above
-// dir's parent may be sticky and writable by others.
-func checkOwnedByRoot(dir string) error {
+// checkOwnedByRoot checks dir and each folder above it; the last own
+// folders of dir may not be writable by others even when sticky.
+func checkOwnedByRoot(dir string, own int) error {
 	// Resolve symbolic links in the part that exists: the folders that
 	// count are the ones the path leads through.
 	existing, rest := filepath.Clean(dir), ""
@@ -48,11 +51,10 @@ func checkOwnedByRoot(dir string) error {
 	if err != nil {
 		return err
 	}
-	// The leaf and its parent (the tool's own folders) must not be
-	// sticky-writable; state_dir is the parent of the containers folder.
-	own := map[string]bool{}
-	full := filepath.Join(real, rest)
-	own[full], own[filepath.Dir(full)] = true, true
+	ours := map[string]bool{}
+	for d, i := filepath.Join(real, rest), 0; i < own; d, i = filepath.Dir(d), i+1 {
+		ours[d] = true
+	}
 	for d := real; ; d = filepath.Dir(d) {
 		st, err := os.Stat(d)
 		if err != nil {
@@ -66,7 +68,7 @@ func checkOwnedByRoot(dir string) error {
 		if sys.Uid != 0 {
 			return fmt.Errorf("%s is owned by uid %d, not root: whoever owns it can replace the tool's state (chown root %s)", d, sys.Uid, d)
 		}
-		if mode.Perm()&0o022 != 0 && (own[d] || mode&fs.ModeSticky == 0) {
+		if mode.Perm()&0o022 != 0 && (ours[d] || mode&fs.ModeSticky == 0) {
 			return fmt.Errorf("%s (mode %o) is writable by group or others, who could replace the tool's state (chmod go-w %s)", d, mode.Perm(), d)
 		}
 		if d == "/" {
