@@ -178,10 +178,13 @@ func TestSecIdmapMountAttack(t *testing.T) {
 		dir := secretDir(h)
 		h.must("create", "other", exampleFile()) // the state folder exists
 		before := h.hostState()
+		i := 0
 		for name, f := range files(h, dir) {
+			i++
+			c := fmt.Sprintf("c%d", i)
 			t.Run(name, func(t *testing.T) {
-				r := h.run("create", "c", f, "--start")
-				if out := h.run("run", "c", "--", "cat", "/mnt/host/shadow"); strings.Contains(out.stdout, "s3cret") {
+				r := h.run("create", c, f, "--start")
+				if out := h.run("run", c, "--", "cat", "/mnt/host/shadow"); strings.Contains(out.stdout, "s3cret") {
 					t.Fatalf("the container's root read the host's root-only file")
 				}
 				wantRefused(t, r, "allow_privileged_lxc_items")
