@@ -128,7 +128,7 @@ func (m *Manager) Create(ctx context.Context, name, file string, opts CreateOpti
 	if err := m.checkSettings(settings); err != nil {
 		return wrap(name, "container file", err)
 	}
-	lxcArgs, err := lxc.ParseRawItems(opts.LXCArgs)
+	lxcArgs, err := lxc.ParseRawItems(opts.LXCArgs, m.Cfg.AllowPrivilegedLXCItems)
 	if err != nil {
 		return wrap(name, "-l", err)
 	}
@@ -194,7 +194,7 @@ func checkFile(file string) (string, error) {
 // checkSettings validates the parts of the settings that depend on the
 // host (bind mount sources, raw LXC items) before anything changes.
 func (m *Manager) checkSettings(s *generations.Settings) error {
-	_, err := settingsItems(s)
+	_, err := settingsItems(s, m.Cfg)
 	return err
 }
 
@@ -399,7 +399,7 @@ func (m *Manager) spec(rec *records.Record, settings *generations.Settings, lxcA
 	if err != nil {
 		return lxc.Spec{}, err
 	}
-	extra, err := settingsItems(settings)
+	extra, err := settingsItems(settings, m.Cfg)
 	if err != nil {
 		return lxc.Spec{}, err
 	}
@@ -412,13 +412,16 @@ func (m *Manager) spec(rec *records.Record, settings *generations.Settings, lxcA
 		UIDSize:    rec.UIDSize,
 		ProfileDir: m.Cfg.ProfileDir(rec.Name),
 		Interfaces: lxcInterfaces(rec),
+		AppArmor:   lxc.AppArmorEnabled(lxc.AppArmorParam),
 		Extra:      append(extra, lxcArgs...),
 	}, nil
 }
 
 // settingsItems turns host-side settings into LXC items: bind mounts,
-// cgroup limits for the host's layout, then raw extraLxcConfig.
-func settingsItems(s *generations.Settings) (lxc.Items, error) {
+// cgroup limits for the host's layout (host.toml's default per limit the
+// container does not set), then raw extraLxcConfig. Privileged items and
+// shifted mounts of system folders are refused unless host.toml allows them.
+func settingsItems(s *generations.Settings, cfg hostconfig.Config) (lxc.Items, error) {
 	var items lxc.Items
 	for _, t := range s.BindMountTargets() {
 		bm := s.BindMounts[t]
@@ -429,17 +432,23 @@ func settingsItems(s *generations.Settings) (lxc.Items, error) {
 		if err != nil {
 			return nil, fmt.Errorf("bindMounts.%q.hostPath: %w", t, err)
 		}
+		if bm.Shift && !cfg.AllowPrivilegedLXCItems {
+			if err := checkShift(bm.HostPath, cfg); err != nil {
+				return nil, fmt.Errorf("bindMounts.%q: %w", t, err)
+			}
+		}
 		items = append(items, lxc.BindMountItem(bm.HostPath, t, st.IsDir(), bm.ReadOnly(), bm.Shift))
 	}
+	limits := withDefaults(s.Limits, cfg.Defaults.Limits)
 	var mem uint64
-	if s.Limits.Memory != "" {
+	if limits.Memory != "" {
 		var err error
-		if mem, err = generations.ParseSize(s.Limits.Memory); err != nil {
+		if mem, err = generations.ParseSize(limits.Memory); err != nil {
 			return nil, fmt.Errorf("limits.memory: %w", err)
 		}
 	}
-	items = append(items, lxc.LimitItems(mem, s.Limits.CPUs, s.Limits.Processes, lxc.CgroupV2(lxc.CgroupRoot))...)
-	raw, err := lxc.ParseRawItems(s.ExtraLxcConfig)
+	items = append(items, lxc.LimitItems(mem, limits.CPUs, limits.Processes, lxc.CgroupV2(lxc.CgroupRoot))...)
+	raw, err := lxc.ParseRawItems(s.ExtraLxcConfig, cfg.AllowPrivilegedLXCItems)
 	if err != nil {
 		return nil, fmt.Errorf("extraLxcConfig: %w", err)
 	}

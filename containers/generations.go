@@ -84,7 +84,7 @@ func (m *Manager) Update(ctx context.Context, name, file string, lxcArgs []strin
 	}
 	lxcChanged := false
 	if lxcArgs != nil {
-		if _, err := lxc.ParseRawItems(lxcArgs); err != nil {
+		if _, err := lxc.ParseRawItems(lxcArgs, m.Cfg.AllowPrivilegedLXCItems); err != nil {
 			return Result{}, wrap(name, "-l", err)
 		}
 		lxcChanged = !slices.Equal(lxcArgs, rec.LXCArgs)

@@ -128,9 +128,12 @@ func (m *Manager) prepareStart(name string) (*records.Record, *generations.Setti
 	if err != nil {
 		return nil, nil, err
 	}
-	lxcArgs, err := lxc.ParseRawItems(rec.LXCArgs)
+	lxcArgs, err := lxc.ParseRawItems(rec.LXCArgs, m.Cfg.AllowPrivilegedLXCItems)
 	if err != nil {
 		return nil, nil, wrap(name, "-l", err)
+	}
+	if err := m.checkSettings(settings); err != nil {
+		return nil, nil, wrap(name, "container file", err)
 	}
 	running, err := m.running(name)
 	if err != nil {

@@ -50,7 +50,8 @@ type ForwardPort struct {
 }
 
 // Limits are cgroup limits. Memory is a size like "512M"; CPUs may be
-// fractional; Processes is a count. Zero values mean no limit.
+// fractional; Processes is a count. Zero values take host.toml's default
+// ([defaults] limits), which may be none.
 type Limits struct {
 	Memory    string  `json:"memory,omitempty"`
 	CPUs      float64 `json:"cpus,omitempty"`

@@ -14,6 +14,7 @@ import (
 
 	"github.com/BurntSushi/toml"
 	"github.com/nixcloud/nixcloud-container/filters"
+	"github.com/nixcloud/nixcloud-container/generations"
 )
 
 // DefaultPath is where the host configuration is read from unless
@@ -31,7 +32,32 @@ type Config struct {
 	IDMap        IDMap    `toml:"idmap"`
 	Hostonly     Hostonly `toml:"hostonly"`
 	Internet     Internet `toml:"internet"`
+	// AllowPrivilegedLXCItems accepts raw LXC items and shifted bind
+	// mounts that run code on the host or widen the container's
+	// privileges (hooks, seccomp and AppArmor changes, idmapped mounts
+	// of system folders, ...); see lxc.PrivilegedReason.
+	AllowPrivilegedLXCItems bool     `toml:"allow_privileged_lxc_items"`
+	Defaults                Defaults `toml:"defaults"`
 }
+
+// Defaults apply to containers that do not set their own.
+type Defaults struct {
+	Limits Limits `toml:"limits"`
+}
+
+// Limits are default cgroup ceilings, per key; zero or empty means none.
+type Limits struct {
+	Memory    string  `toml:"memory"`
+	CPUs      float64 `toml:"cpus"`
+	Processes int     `toml:"processes"`
+}
+
+// DefaultProcesses is the shipped ceiling on a container's tasks
+// (processes and threads). A busy NixOS guest runs a few hundred; 4096
+// leaves room for thread-heavy services while one fork bomb cannot take
+// more than an eighth of the kernel's historic pid_max (32768), let alone
+// systemd's 4194304.
+const DefaultProcesses = 4096
 
 // IDMap says which host uids/gids containers are mapped to.
 type IDMap struct {
@@ -76,6 +102,7 @@ func Default() Config {
 		StateDir:    "/var/lib/nixcloud-container",
 		ProfilesDir: "/nix/var/nix/profiles/nixcloud-container",
 		IDMap:       IDMap{Base: 100000, Size: 65536, Isolated: true},
+		Defaults:    Defaults{Limits: Limits{Processes: DefaultProcesses}},
 		Hostonly:    Hostonly{Bridge: "brNC-hostonly", Address: "10.101.0.1/16", IsolateContainers: true},
 		Internet: Internet{
 			Bridge:            "brNC-internet",
@@ -126,7 +153,7 @@ func (c Config) ProfileDir(name string) string { return filepath.Join(c.Profiles
 // Validate checks the configuration, one small check at a time.
 func (c Config) Validate() error {
 	checks := []func(Config) error{
-		checkPaths, checkIDMap, checkHostonly, checkInternet, checkIPv6,
+		checkPaths, checkIDMap, checkHostonly, checkInternet, checkIPv6, checkDefaults,
 	}
 	for _, check := range checks {
 		if err := check(c); err != nil {
@@ -149,6 +176,33 @@ func checkPaths(c Config) error {
 	} {
 		if p.val != "" && !filepath.IsAbs(p.val) {
 			return fmt.Errorf("%s: must be an absolute path, got %q", p.key, p.val)
+		}
+	}
+	return nil
+}
+
+// The smallest default limits a container starts with (as
+// generations.MinMemory and MinProcesses).
+const (
+	minMemory    = 16 << 20
+	minProcesses = 4
+)
+
+func checkDefaults(c Config) error {
+	l := c.Defaults.Limits
+	if l.CPUs < 0 {
+		return fmt.Errorf("defaults.limits.cpus: must not be negative, got %v", l.CPUs)
+	}
+	if l.Processes < 0 || (l.Processes > 0 && l.Processes < minProcesses) {
+		return fmt.Errorf("defaults.limits.processes: want 0 (no ceiling) or at least %d, got %d", minProcesses, l.Processes)
+	}
+	if l.Memory != "" {
+		v, err := generations.ParseSize(l.Memory)
+		if err != nil {
+			return fmt.Errorf("defaults.limits.memory: %w", err)
+		}
+		if v < minMemory {
+			return fmt.Errorf("defaults.limits.memory: %q is below the 16M a container needs to start", l.Memory)
 		}
 	}
 	return nil

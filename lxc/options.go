@@ -135,10 +135,10 @@ func unescapeMountField(s string) string {
 }
 
 // ParseRawItems parses extraLxcConfig entries in order; see ParseRawItem.
-func ParseRawItems(entries []string) (Items, error) {
+func ParseRawItems(entries []string, allowPrivileged bool) (Items, error) {
 	items := make(Items, 0, len(entries))
 	for _, e := range entries {
-		it, err := ParseRawItem(e)
+		it, err := ParseRawItem(e, allowPrivileged)
 		if err != nil {
 			return nil, err
 		}
@@ -149,9 +149,11 @@ func ParseRawItems(entries []string) (Items, error) {
 
 // ParseRawItem parses one raw LXC item, spelt "key = value" (extraLxcConfig)
 // or "key=value" (-l), and checks that LXC 5.0 knows the key and that the
-// tool does not manage it. Errors name the item and wrap ErrInvalidItem,
-// ErrUnknownKey or ErrRefused.
-func ParseRawItem(s string) (Item, error) {
+// tool does not manage it. Unless allowPrivileged, items that run code on
+// the host or widen the container's privileges are refused too (see
+// PrivilegedReason). Errors name the item and wrap ErrInvalidItem,
+// ErrUnknownKey, ErrRefused or ErrPrivileged.
+func ParseRawItem(s string, allowPrivileged bool) (Item, error) {
 	s = strings.TrimSpace(s)
 	key, value, ok := strings.Cut(s, "=")
 	key, value = strings.TrimSpace(key), strings.TrimSpace(value)
@@ -180,6 +182,11 @@ func ParseRawItem(s string) (Item, error) {
 			return Item{}, fmt.Errorf("lxc item %q: %w", s, err)
 		}
 	}
+	if !allowPrivileged {
+		if reason := PrivilegedReason(key, value); reason != "" {
+			return Item{}, fmt.Errorf("lxc item %q: %w: %s (%s)", s, ErrPrivileged, reason, AllowHint)
+		}
+	}
 	return Item{Key: key, Value: value}, nil
 }
 
@@ -196,6 +203,7 @@ const (
 	reasonEph     = "lxc.ephemeral destroys the container when it stops; use ephemeral = true in the container file"
 	reasonStart   = "use autostart, autostartPriority and autostartDelay in the container file"
 	reasonNS      = "the container keeps its own user, mount, network and uts namespaces"
+	reasonAutodev = "the tool sets up /dev (lxc.autodev = 1)"
 	reasonCgroup  = "without a controller file this clears every cgroup item, the limits too; name one, like lxc.cgroup2.memory.high"
 )
 
@@ -207,7 +215,7 @@ var lxcKeys = map[string]string{
 	"lxc.apparmor.profile":           "",
 	"lxc.apparmor.raw":               "",
 	"lxc.arch":                       "",
-	"lxc.autodev":                    "",
+	"lxc.autodev":                    reasonAutodev,
 	"lxc.autodev.tmpfs.size":         "",
 	"lxc.cap.drop":                   "",
 	"lxc.cap.keep":                   "",

@@ -6,6 +6,7 @@ package lxc
 
 import (
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 )
@@ -64,6 +65,9 @@ type Spec struct {
 	// ProfileDir is the host folder of the container's Nix profile.
 	ProfileDir string
 	Interfaces []Interface
+	// AppArmor confines the container with LXC's generated profile; set it
+	// where the kernel has AppArmor enabled (see AppArmorEnabled).
+	AppArmor bool
 	// Extra are further items (mounts, limits, raw config), appended last.
 	Extra Items
 }
@@ -87,6 +91,14 @@ func Render(s Spec) Items {
 		{"lxc.console.size", "auto"},
 		{"lxc.log.file", filepath.Join(s.Dir, "lxc.log")},
 		{"lxc.log.level", "WARN"},
+	}
+	if s.AppArmor {
+		// LXC's generated profile for unprivileged containers, without
+		// the rules that nested containers would need.
+		items = append(items,
+			Item{"lxc.apparmor.profile", "generated"},
+			Item{"lxc.apparmor.allow_nesting", "0"},
+		)
 	}
 	if len(s.Interfaces) == 0 {
 		items = append(items, Item{"lxc.net.0.type", "empty"})
@@ -112,6 +124,16 @@ func Render(s Spec) Items {
 		}
 	}
 	return append(items, s.Extra...)
+}
+
+// AppArmorParam is the kernel's switch for AppArmor ("Y" when enabled).
+const AppArmorParam = "/sys/module/apparmor/parameters/enabled"
+
+// AppArmorEnabled reports whether the kernel has AppArmor enabled, as
+// param (usually AppArmorParam) says.
+func AppArmorEnabled(param string) bool {
+	data, err := os.ReadFile(param)
+	return err == nil && strings.TrimSpace(string(data)) == "Y"
 }
 
 // Arch maps Go's GOARCH to LXC's architecture name.

@@ -1,6 +1,9 @@
 package lxc
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 func TestRender(t *testing.T) {
 	got := Render(Spec{
@@ -36,6 +39,10 @@ lxc.environment = A=1
 `
 	if got != want {
 		t.Fatalf("rendered:\n%s\nwant:\n%s", got, want)
+	}
+	confined := Render(Spec{Name: "x", AppArmor: true}).String()
+	if !strings.Contains(confined, "lxc.log.level = WARN\nlxc.apparmor.profile = generated\nlxc.apparmor.allow_nesting = 0\nlxc.net.0.type = empty\n") {
+		t.Fatalf("with AppArmor, want LXC's generated profile without nesting before the network:\n%s", confined)
 	}
 	if got := Render(Spec{Name: "x"}); got[len(got)-1] != (Item{"lxc.net.0.type", "empty"}) {
 		t.Fatalf("no interfaces: last item %v, want lxc.net.0.type = empty", got[len(got)-1])

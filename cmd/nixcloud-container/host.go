@@ -29,6 +29,7 @@ var hostCommand = &cli.Command{
 					return fmt.Errorf("host status: %w", err)
 				}
 				fmt.Fprint(c.App.Writer, st.String())
+				fmt.Fprintln(c.App.Writer, containers.AppArmorStatus())
 				if !st.OK() {
 					return cli.Exit("", exitFailure)
 				}

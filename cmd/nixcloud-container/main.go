@@ -38,6 +38,8 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		UsageText: "nixcloud-container [--host-config FILE] VERB [ARGS]",
 		Writer:    stdout,
 		ErrWriter: stderr,
+		// -l items are whole LXC items: "lxc.mount.entry=... bind,ro" keeps its commas.
+		DisableSliceFlagSeparator: true,
 		Flags: []cli.Flag{
 			&cli.StringFlag{
 				Name:    "host-config",
@@ -94,6 +96,9 @@ func manager(c *cli.Context) (*containers.Manager, error) {
 	cfg, err := hostconfig.Load(c.String("host-config"))
 	if err != nil {
 		return nil, err
+	}
+	if err := cfg.CheckOwnership(); err != nil {
+		return nil, fmt.Errorf("host config: %w", err)
 	}
 	m := containers.New(cfg)
 	m.Progress = c.App.ErrWriter
