@@ -198,6 +198,9 @@ func TestNetNAT(t *testing.T) {
 			t.Fatalf("%s after destroy and teardown:\n%s", cmd, out)
 		}
 	}
+	if out := inNetns(t, h.netns, "nft", "list", "ruleset"); strings.Contains(out, "nixcloud") {
+		t.Fatalf("nftables after destroy and teardown:\n%s", out)
+	}
 	if dnsmasqRunning(filepath.Join(h.dir, "state")) {
 		t.Fatal("dnsmasq runs after teardown")
 	}

@@ -10,7 +10,7 @@ if [ "$(id -u)" != 0 ]; then
   exit 1
 fi
 
-packages=(lxc lxc-dev pkg-config nix-bin dnsmasq-base iptables busybox-static uidmap iproute2 gcc)
+packages=(lxc lxc-dev pkg-config nix-bin dnsmasq-base iptables nftables busybox-static uidmap iproute2 gcc)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
