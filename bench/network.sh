@@ -17,7 +17,8 @@ chmod 755 "$dir"
 export NIXCLOUD_CONTAINER_HOST_CONFIG=$dir/host.toml
 printf 'state_dir = "%s/state"\nprofiles_dir = "%s/profiles"\n' "$dir" "$dir" > "$dir/host.toml"
 lxcpath=$dir/state/containers
-nsexec() { ip netns exec "$ns" "$@"; }
+. scripts/netns.sh
+nsexec() { nsexec_in "$ns" "$@"; }
 cleanup() {
   for c in ho nat; do nsexec "$bin" destroy --force "$c" >/dev/null 2>&1 || true; done
   lxc-stop -k -P "$lxcpath" -n none >/dev/null 2>&1 || true

@@ -12,15 +12,15 @@ chmod 755 "$dir"
 # The container's hostonly bridge lives in a namespace of its own.
 ip netns add "$ns"
 ip netns exec "$ns" ip link set lo up
-trap 'ip netns exec "$ns" "$bin" destroy --force bench >/dev/null 2>&1 || true
-  ip netns exec "$ns" "$bin" host teardown >/dev/null 2>&1 || true
+. scripts/netns.sh
+nsexec() { nsexec_in "$ns" "$@"; }
+trap 'nsexec "$bin" destroy --force bench >/dev/null 2>&1 || true
+  nsexec "$bin" host teardown >/dev/null 2>&1 || true
   ip netns del "$ns"; rm -rf "$dir"' EXIT
 export NIXCLOUD_CONTAINER_HOST_CONFIG=$dir/host.toml
 printf 'state_dir = "%s/state"\nprofiles_dir = "%s/profiles"\n' "$dir" "$dir" > "$dir/host.toml"
 lxcpath=$dir/state/containers
-ip netns exec "$ns" "$bin" create bench examples/busybox/container.nix 2>/dev/null
-# Everything below runs in the namespace.
-nsexec() { ip netns exec "$ns" "$@"; }
+nsexec "$bin" create bench examples/busybox/container.nix 2>/dev/null
 
 ms() { echo $(( ($2 - $1) / 1000 )); } # microseconds
 median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }

@@ -12,7 +12,8 @@ bin=$(pwd)/nixcloud-container
 demo=/var/tmp/nixcloud-container-demo
 ns=ncc-demo
 export NIXCLOUD_CONTAINER_HOST_CONFIG=$demo/host.toml
-nsexec() { ip netns exec "$ns" "$@"; }
+. scripts/netns.sh
+nsexec() { nsexec_in "$ns" "$@"; }
 
 if [ "${1:-}" = clean ]; then
   if [ -d "$demo" ]; then
@@ -36,9 +37,11 @@ nsexec ip link set lo up
 if nsexec "$bin" exists demo; then
   nsexec "$bin" destroy --force demo
 fi
-set -x
-nsexec "$bin" create demo examples/busybox/container.nix --start
-nsexec "$bin" list
-ip=$(nsexec "$bin" show-ip demo | head -n 1)
-nsexec busybox ping -c 1 -W 2 "$ip"
-nsexec "$bin" run demo -- sh -c 'echo "hello from $(hostname) at $(ip -4 -o addr show hostonly | cut -d" " -f7), pid 1 is $(cat /proc/1/comm), uid $(id -u)"; cat /run/marker'
+# Each step is shown as it would be typed inside the namespace.
+show() { echo "+ $*" | sed "s|$bin|nixcloud-container|" >&2; nsexec "$@"; }
+show "$bin" create demo examples/busybox/container.nix --start
+show "$bin" list
+ip=$(show "$bin" show-ip demo | head -n 1)
+echo "$ip"
+show busybox ping -c 1 -W 2 "$ip"
+show "$bin" run demo -- sh -c 'echo "hello from $(hostname) at $(ip -4 -o addr show hostonly | cut -d" " -f7), pid 1 is $(cat /proc/1/comm), uid $(id -u)"; cat /run/marker'
