@@ -63,7 +63,7 @@ func Setup(cfg hostconfig.Config) error {
 	if err != nil {
 		return fmt.Errorf("host setup: %w", err)
 	}
-	if err := h.setup(true, true); err != nil {
+	if err := h.setup(true, true, nil); err != nil {
 		return fmt.Errorf("host setup: %w", err)
 	}
 	return nil
@@ -71,14 +71,16 @@ func Setup(cfg hostconfig.Config) error {
 
 // EnsureForStart makes sure what starting a container needs is there: the
 // hostonly bridge and its chains, and with needInternet the internet bridge,
-// NAT and a running dnsmasq (started again if it died). Chains that are
-// complete are left alone, so running containers keep their traffic.
-func EnsureForStart(cfg hostconfig.Config, needInternet bool) error {
+// NAT and a running dnsmasq (started again if it died); the packet filter,
+// with the filters of the container's ports (see SetPortFilters) in the
+// same transaction. Chains that are complete are left alone, so running
+// containers keep their traffic.
+func EnsureForStart(cfg hostconfig.Config, needInternet bool, ports []filters.Port) error {
 	h, err := newHost(cfg)
 	if err != nil {
 		return fmt.Errorf("host network: %w", err)
 	}
-	if err := h.setup(needInternet, false); err != nil {
+	if err := h.setup(needInternet, false, ports); err != nil {
 		return fmt.Errorf("host network: %w", err)
 	}
 	return nil
@@ -130,8 +132,9 @@ func (h *host) bridge(name string, addrs ...netip.Prefix) error {
 }
 
 // setup converges the host. rebuild flushes and refills owned chains;
-// without it complete chains are kept as they are.
-func (h *host) setup(internet, rebuild bool) error {
+// without it complete chains are kept as they are. ports are container
+// ports whose filters are set with the host's.
+func (h *host) setup(internet, rebuild bool, ports []filters.Port) error {
 	ho, err := HostonlyPrefix(h.cfg)
 	if err != nil {
 		return err
@@ -180,7 +183,7 @@ func (h *host) setup(internet, rebuild bool) error {
 			return fmt.Errorf("ip6tables: %w", err)
 		}
 	}
-	if err := h.applyHostFilter(); err != nil {
+	if err := h.applyHostFilter(ports); err != nil {
 		return err
 	}
 	if internet {

@@ -57,8 +57,9 @@ func hostFilter(cfg hostconfig.Config) (filters.Host, error) {
 	return h, nil
 }
 
-// applyHostFilter makes the host part of the packet filter converge.
-func (h *host) applyHostFilter() error {
+// applyHostFilter makes the host part of the packet filter converge and
+// sets the filters of ports, in one transaction.
+func (h *host) applyHostFilter(ports []filters.Port) error {
 	spec, err := hostFilter(h.cfg)
 	if err != nil {
 		return err
@@ -66,6 +67,13 @@ func (h *host) applyHostFilter() error {
 	script, err := filters.RenderHost(spec)
 	if err != nil {
 		return err
+	}
+	if len(ports) > 0 {
+		p, err := filters.RenderPorts(spec.Table, ports)
+		if err != nil {
+			return err // names the container
+		}
+		script += p
 	}
 	if err := h.nft.Apply(script); err != nil {
 		return fmt.Errorf("packet filter: %w", err)

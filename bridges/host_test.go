@@ -37,17 +37,17 @@ func TestSetupIdempotentAndTeardown(t *testing.T) {
 	cfg.Internet.IPv6.Prefix = "fd00:1::/64"
 	f := newFakeHost(cfg)
 	pristine := f.dump()
-	if err := f.setup(true, true); err != nil {
+	if err := f.setup(true, true, nil); err != nil {
 		t.Fatal(err)
 	}
 	first := f.dump()
-	if err := f.setup(true, true); err != nil {
+	if err := f.setup(true, true, nil); err != nil {
 		t.Fatal(err)
 	}
 	if again := f.dump(); again != first {
 		t.Errorf("second setup changed state:\n--- first\n%s--- again\n%s", first, again)
 	}
-	if err := f.setup(true, false); err != nil {
+	if err := f.setup(true, false, nil); err != nil {
 		t.Fatal(err)
 	}
 	if again := f.dump(); again != first {
@@ -87,7 +87,7 @@ func TestSetupIdempotentAndTeardown(t *testing.T) {
 	if err := f.addLease("web", MAC(0, 1), netip.MustParseAddr("10.202.0.10"), netip.Addr{}); err != nil {
 		t.Fatal(err)
 	}
-	if err := f.setup(true, true); err != nil {
+	if err := f.setup(true, true, nil); err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(f.fw4.dump(), "-j NCC-web-DNAT") || !strings.Contains(f.fw6.dump(), "-j NCC-web-DNAT") {
@@ -122,7 +122,7 @@ func TestSetupIdempotentAndTeardown(t *testing.T) {
 
 func TestEnsureForStartHostonlyOnly(t *testing.T) {
 	f := newFakeHost(testConfig(t))
-	if err := f.setup(false, false); err != nil {
+	if err := f.setup(false, false, nil); err != nil {
 		t.Fatal(err)
 	}
 	if _, ok := f.nl.links["brNC-internet"]; ok {
@@ -136,13 +136,13 @@ func TestEnsureForStartHostonlyOnly(t *testing.T) {
 
 func TestEnsureForStartRestartsDnsmasq(t *testing.T) {
 	f := newFakeHost(testConfig(t))
-	if err := f.setup(true, true); err != nil {
+	if err := f.setup(true, true, nil); err != nil {
 		t.Fatal(err)
 	}
 	for k := range f.dhcp.running {
 		delete(f.dhcp.running, k) // killed behind our back
 	}
-	if err := f.setup(true, false); err != nil {
+	if err := f.setup(true, false, nil); err != nil {
 		t.Fatal(err)
 	}
 	if len(f.dhcp.running) != 1 {
@@ -152,12 +152,12 @@ func TestEnsureForStartRestartsDnsmasq(t *testing.T) {
 
 func TestEnsureRepairsDamagedChain(t *testing.T) {
 	f := newFakeHost(testConfig(t))
-	if err := f.setup(true, true); err != nil {
+	if err := f.setup(true, true, nil); err != nil {
 		t.Fatal(err)
 	}
 	want := f.fw4.dump()
 	f.fw4.chains["nat/NCC-brNC-internet-POST"] = f.fw4.chains["nat/NCC-brNC-internet-POST"][1:]
-	if err := f.setup(true, false); err != nil {
+	if err := f.setup(true, false, nil); err != nil {
 		t.Fatal(err)
 	}
 	if got := f.fw4.dump(); got != want {
@@ -212,7 +212,7 @@ func TestForwardsAddRemove(t *testing.T) {
 func TestLeases(t *testing.T) {
 	cfg := testConfig(t)
 	f := newFakeHost(cfg)
-	if err := f.setup(true, true); err != nil {
+	if err := f.setup(true, true, nil); err != nil {
 		t.Fatal(err)
 	}
 	pid := f.dhcp.running[pathsFor(cfg, cfg.Internet.Bridge).Pid]
@@ -247,7 +247,7 @@ func TestLeases(t *testing.T) {
 
 func TestStatusText(t *testing.T) {
 	f := newFakeHost(testConfig(t))
-	if err := f.setup(false, true); err != nil {
+	if err := f.setup(false, true, nil); err != nil {
 		t.Fatal(err)
 	}
 	st, err := f.status()

@@ -468,13 +468,13 @@ fi
 		time.Sleep(10 * time.Millisecond)
 	}
 	start := time.Now()
-	w.host.must(func() error { return EnsureForStart(cfg, true) })
+	w.host.must(func() error { return EnsureForStart(cfg, true, nil) })
 	t.Logf("ensure for start with dnsmasq restart: %v", time.Since(start))
 	if q, _ := (dnsmasqProc{}).pid(p); q == 0 || q == pid {
 		t.Errorf("dnsmasq not restarted: pid %d -> %d", pid, q)
 	}
 	start = time.Now()
-	w.host.must(func() error { return EnsureForStart(cfg, true) })
+	w.host.must(func() error { return EnsureForStart(cfg, true, nil) })
 	t.Logf("ensure for start with everything there: %v", time.Since(start))
 	w.host.must(func() error { return RemoveLease(cfg, name) })
 }
@@ -482,7 +482,7 @@ fi
 func TestIntegrationHostonlyIsolationAndForward(t *testing.T) {
 	w := newWorld(t, false)
 	cfg := w.cfg
-	w.host.must(func() error { return EnsureForStart(cfg, false) })
+	w.host.must(func() error { return EnsureForStart(cfg, false, nil) })
 	a, b := newNS(t), newNS(t)
 	for i, c := range []*testNS{a, b} {
 		vethInto(w.host, HostVeth(i, NICHostonly), cfg.Hostonly.Bridge, c, "hostonly", MAC(i, 0))
@@ -507,7 +507,7 @@ func TestIntegrationHostonlyIsolationAndForward(t *testing.T) {
 	}
 	// Isolation off.
 	cfg.Hostonly.IsolateContainers = false
-	w.host.must(func() error { return EnsureForStart(cfg, false) })
+	w.host.must(func() error { return EnsureForStart(cfg, false, nil) })
 	for i := range 2 {
 		w.host.must(func() error {
 			return SetPortFilters(cfg, fmt.Sprint(i), []filters.Port{{Veth: HostVeth(i, NICHostonly), MAC: MAC(i, 0),

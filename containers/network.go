@@ -272,15 +272,15 @@ func (m *Manager) networkBeforeStart(rec *records.Record) error {
 			usesOurs, nat = true, true
 		}
 	}
+	// The port filters are set before LXC makes the veths: no frame of
+	// the container's is ever unfiltered.
+	ports := portFilters(m.Cfg, rec)
 	return m.underNetworkLock(rec, func() error {
 		if usesOurs {
-			if err := bridges.EnsureForStart(m.Cfg, nat); err != nil {
+			if err := bridges.EnsureForStart(m.Cfg, nat, ports); err != nil {
 				return wrap(rec.Name, "network", err)
 			}
-		}
-		// Before LXC makes the veths: no frame of the container's is
-		// ever unfiltered.
-		if err := bridges.SetPortFilters(m.Cfg, rec.Name, portFilters(m.Cfg, rec)); err != nil {
+		} else if err := bridges.SetPortFilters(m.Cfg, rec.Name, ports); err != nil {
 			return err // names the container and the step
 		}
 		if !nat {
