@@ -16,7 +16,9 @@ import (
 type TerminalMode int
 
 const (
-	// TerminalAuto: a pty when standard input is a terminal, else pipes.
+	// TerminalAuto: a pty when standard input and output are terminals
+	// (an interactive session), else pipes, so that output redirected to
+	// a file stays byte-exact.
 	TerminalAuto TerminalMode = iota
 	// TerminalOn: always a pty (run -t).
 	TerminalOn
@@ -43,7 +45,7 @@ func (s Stdio) usePty() bool {
 	case TerminalOff:
 		return false
 	}
-	return pty.IsTerminal(s.Stdin)
+	return pty.IsTerminal(s.Stdin) && pty.IsTerminal(s.Stdout)
 }
 
 // attach runs args in the container connected to stdio and returns its

@@ -22,7 +22,9 @@ type adminTerm struct {
 	t             *testing.T
 	master, slave *os.File
 	mu            sync.Mutex
+	grew          *sync.Cond
 	out           bytes.Buffer
+	ended         bool
 	done          chan struct{}
 }
 
@@ -43,6 +45,7 @@ func newAdminTerm(t *testing.T, rows, cols uint16) *adminTerm {
 		t.Fatal(err)
 	}
 	a := &adminTerm{t: t, master: os.NewFile(uintptr(mfd), "ptmx"), slave: os.NewFile(sfd, "pts"), done: make(chan struct{})}
+	a.grew = sync.NewCond(&a.mu)
 	// Read the master all along, so the tool never blocks on output.
 	go func() {
 		defer close(a.done)
@@ -51,6 +54,8 @@ func newAdminTerm(t *testing.T, rows, cols uint16) *adminTerm {
 			n, err := a.master.Read(buf)
 			a.mu.Lock()
 			a.out.Write(buf[:n])
+			a.ended = err != nil
+			a.grew.Broadcast()
 			a.mu.Unlock()
 			if err != nil {
 				return
@@ -82,6 +87,20 @@ func (a *adminTerm) output() string {
 		}
 	})
 	return a.out.String()
+}
+
+// waitFor blocks until the terminal has shown want (false if reading
+// ended first).
+func (a *adminTerm) waitFor(want string) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for !strings.Contains(a.out.String(), want) {
+		if a.ended {
+			return false
+		}
+		a.grew.Wait()
+	}
+	return true
 }
 
 // pendingInput is what the admin's shell would read next: input queued on
@@ -163,7 +182,6 @@ func TestRunTerminalInjection(t *testing.T) {
 			if code != 0 || !strings.Contains(out, "fd0 ") {
 				t.Fatalf("run: exit %d, output %q", code, out)
 			}
-			t.Logf("probe: %q", out)
 			if in := a.pendingInput(); in != "" {
 				t.Errorf("the container typed %q into the admin's terminal (probe: %q)", in, out)
 			}
@@ -223,6 +241,28 @@ func TestRunTerminalModes(t *testing.T) {
 		}
 		checkRestored(t, a)
 	})
+	t.Run("window size follows the terminal", func(t *testing.T) {
+		a := newAdminTerm(t, 24, 80)
+		codec := make(chan int, 1)
+		go func() {
+			codec <- h.runOn(a, nil, "run", "c", "--", "sh", "-c", "trap 'stty size; exit 6' WINCH; echo ready; while :; do sleep 0.1; done")
+		}()
+		if !a.waitFor("ready") {
+			t.Fatalf("no ready: %q", a.output())
+		}
+		// The admin resizes the window: the kernel sends SIGWINCH to the
+		// tool, which resizes the container's pty, whose SIGWINCH ends
+		// the command.
+		if err := unix.IoctlSetWinsize(int(a.slave.Fd()), unix.TIOCSWINSZ, &unix.Winsize{Row: 51, Col: 132}); err != nil {
+			t.Fatal(err)
+		}
+		code := <-codec
+		out := a.output()
+		if code != 6 || !strings.Contains(out, "51 132") {
+			t.Errorf("exit %d (want 6), output %q (want 51 132)", code, out)
+		}
+		checkRestored(t, a)
+	})
 	t.Run("pty by default, killed by a signal", func(t *testing.T) {
 		a := newAdminTerm(t, 24, 80)
 		code := h.runOn(a, nil, "run", "c", "--", "sh", "-c", "tty; kill -9 $$")
@@ -234,6 +274,23 @@ func TestRunTerminalModes(t *testing.T) {
 			t.Errorf("no pty by default under a terminal: %q", out)
 		}
 		checkRestored(t, a)
+	})
+	t.Run("pipes when output is not a terminal", func(t *testing.T) {
+		a := newAdminTerm(t, 24, 80)
+		out, err := os.CreateTemp(t.TempDir(), "out")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer out.Close()
+		cmd := exec.Command("ip", "netns", "exec", h.netns, "sh", "-ec", cgroupMounts+`exec "$0" "$@"`, binary, "run", "c", "--", "sh", "-c", "printf 'a\\nb'; tty")
+		cmd.Env = append(os.Environ(), "NIXCLOUD_CONTAINER_HOST_CONFIG="+h.config)
+		cmd.Stdin, cmd.Stdout, cmd.Stderr = a.slave, out, a.slave
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
+		err = cmd.Run()
+		data, _ := os.ReadFile(out.Name())
+		if err == nil || string(data) != "a\nbnot a tty\n" {
+			t.Errorf("run > file: %v (want exit 1 from tty), file %q", err, data)
+		}
 	})
 	t.Run("pipes with -T", func(t *testing.T) {
 		a := newAdminTerm(t, 24, 80)
