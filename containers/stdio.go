@@ -108,7 +108,7 @@ func (m *Manager) attachPty(name string, uidBase uint32, args []string, stdio St
 		}
 	}()
 	ws, err := lxc.Attach(m.Cfg.ContainersDir(), name, args, guestEnv(termOf()), lxc.Session{
-		Stdin: slave, Stdout: slave, Stderr: slave, Terminal: true, Signals: fwd,
+		Stdin: slave, Stdout: slave, Stderr: slave, Signals: fwd,
 	})
 	// Our copy of the slave must go before the output can end.
 	slave.Close()

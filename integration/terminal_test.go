@@ -3,6 +3,7 @@ package integration
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"regexp"
@@ -228,10 +229,13 @@ func TestRunTerminalModes(t *testing.T) {
 
 	t.Run("pty with -t", func(t *testing.T) {
 		a := newAdminTerm(t, 37, 111)
-		code := h.runOn(a, nil, "run", "-t", "c", "--", "sh", "-c", "stty size; tty; exit 5")
+		code := h.runOn(a, nil, "run", "-t", "c", "--", "sh", "-c", "stty size; tty; echo reopened > $(tty); exit 5")
 		out := a.output()
 		if code != 5 {
 			t.Errorf("exit %d, want 5; output %q", code, out)
+		}
+		if !strings.Contains(out, "reopened") {
+			t.Errorf("the guest cannot reopen its pty: %q", out)
 		}
 		if !strings.Contains(out, "37 111") {
 			t.Errorf("stty size does not show the admin terminal's 37 111: %q", out)
@@ -263,6 +267,28 @@ func TestRunTerminalModes(t *testing.T) {
 		}
 		checkRestored(t, a)
 	})
+	// ^C typed by the admin: on a pty it is the pty's, with pipes the
+	// tool gets SIGINT and passes it on.
+	for _, flags := range [][]string{nil, {"-T"}} {
+		t.Run(fmt.Sprintf("interrupt %v", flags), func(t *testing.T) {
+			a := newAdminTerm(t, 24, 80)
+			codec := make(chan int, 1)
+			go func() {
+				args := append(append([]string{"run"}, flags...), "c", "--", "sh", "-c", "echo ready; exec sleep 1000")
+				codec <- h.runOn(a, nil, args...)
+			}()
+			if !a.waitFor("ready") {
+				t.Fatalf("no ready: %q", a.output())
+			}
+			if _, err := a.master.Write([]byte{3}); err != nil {
+				t.Fatal(err)
+			}
+			if code := <-codec; code != 128+2 {
+				t.Errorf("exit %d, want 130; output %q", code, a.output())
+			}
+			checkRestored(t, a)
+		})
+	}
 	t.Run("pty by default, killed by a signal", func(t *testing.T) {
 		a := newAdminTerm(t, 24, 80)
 		code := h.runOn(a, nil, "run", "c", "--", "sh", "-c", "tty; kill -9 $$")

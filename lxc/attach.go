@@ -11,7 +11,6 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
-	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -25,10 +24,9 @@ import (
 // none of them is a host terminal (relay through a pipe or a pty of the
 // container's own). A nil descriptor is /dev/null.
 type Session struct {
+	// When Stdin is a terminal (the slave of a container's pty), liblxc
+	// makes it the controlling terminal of a new session for the command.
 	Stdin, Stdout, Stderr *os.File
-	// Terminal: Stdin is the slave of a pty, which becomes the command's
-	// controlling terminal.
-	Terminal bool
 	// Signals are passed on to the command (a pty's own signals, such as
 	// ^C typed on it, reach it through the pty anyway).
 	Signals <-chan os.Signal
@@ -36,18 +34,16 @@ type Session struct {
 
 // attachHelperArg0 is the argv[0] under which the binary re-executes
 // itself to attach one command: the helper runs in a session of its own,
-// so the command never has the caller's controlling terminal (which it
-// could reopen as /dev/tty), and with Session.Terminal its session's
-// terminal is the pty.
+// without controlling terminal, so the command never has the caller's
+// (which it could reopen as /dev/tty to type into it).
 const attachHelperArg0 = "nixcloud-container-lxc-attach"
 
 // attachSpec is the helper's argument (JSON).
 type attachSpec struct {
-	LXCPath  string   `json:"lxcpath"`
-	Name     string   `json:"name"`
-	Args     []string `json:"args"`
-	Env      []string `json:"env"`
-	Terminal bool     `json:"terminal"`
+	LXCPath string   `json:"lxcpath"`
+	Name    string   `json:"name"`
+	Args    []string `json:"args"`
+	Env     []string `json:"env"`
 }
 
 // The helper reports on descriptor 3, one line: "status N" (N the raw
@@ -81,13 +77,9 @@ func init() {
 // helper's standard descriptors, pass signals on, wait for it.
 func attachInProcess(spec attachSpec) (syscall.WaitStatus, error) {
 	// Catch (never ignore: an ignored signal would stay ignored in the
-	// command) what reaches the helper. With a pty, the helper shares the
-	// pty's foreground process group with the command, so characters
-	// typed there signal both: the command has them already, and the
-	// helper must not stop on ^Z.
+	// command) what the caller passes on.
 	sigs := make(chan os.Signal, 8)
-	typed := []os.Signal{syscall.SIGINT, syscall.SIGQUIT, syscall.SIGTSTP, syscall.SIGTTIN, syscall.SIGTTOU}
-	signal.Notify(sigs, append(typed, syscall.SIGTERM, syscall.SIGHUP)...)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGQUIT, syscall.SIGTERM, syscall.SIGHUP)
 	c, err := open(spec.LXCPath, spec.Name)
 	if err != nil {
 		return 0, err
@@ -96,17 +88,25 @@ func attachInProcess(spec attachSpec) (syscall.WaitStatus, error) {
 	if !c.Running() {
 		return 0, ErrNotRunning
 	}
+	// The command's stdin goes to liblxc as a copy, never descriptor 0:
+	// for descriptor 0 liblxc sets SIGINT and SIGQUIT to be ignored in
+	// the caller (which would end passing them on), and only for another
+	// descriptor that is a terminal does it make that terminal the
+	// controlling terminal of a new session for the command (setsid,
+	// TIOCSCTTY), as a pty needs for ^C, ^Z and job control.
+	stdin, err := unix.FcntlInt(0, unix.F_DUPFD_CLOEXEC, 3)
+	if err != nil {
+		return 0, fmt.Errorf("attach: %w", err)
+	}
+	defer unix.Close(stdin)
 	opts := attachOptions(spec.Env)
-	opts.StdinFd, opts.StdoutFd, opts.StderrFd = 0, 1, 2
+	opts.StdinFd, opts.StdoutFd, opts.StderrFd = uintptr(stdin), 1, 2
 	pid, err := c.RunCommandNoWait(spec.Args, opts)
 	if err != nil {
 		return 0, fmt.Errorf("attach: %w", err)
 	}
 	go func() {
 		for sig := range sigs {
-			if spec.Terminal && slices.Contains(typed, sig) {
-				continue
-			}
 			syscall.Kill(pid, sig.(syscall.Signal))
 		}
 	}()
@@ -132,7 +132,7 @@ func Attach(lxcpath, name string, args, env []string, s Session) (syscall.WaitSt
 	if err != nil {
 		return 0, fmt.Errorf("attach: find own executable: %w", err)
 	}
-	spec, err := json.Marshal(attachSpec{LXCPath: lxcpath, Name: name, Args: args, Env: env, Terminal: s.Terminal})
+	spec, err := json.Marshal(attachSpec{LXCPath: lxcpath, Name: name, Args: args, Env: env})
 	if err != nil {
 		return 0, fmt.Errorf("attach: %w", err)
 	}
@@ -156,7 +156,7 @@ func Attach(lxcpath, name string, args, env []string, s Session) (syscall.WaitSt
 		cmd.Stderr = s.Stderr
 	}
 	cmd.ExtraFiles = []*os.File{repw}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: s.Terminal, Ctty: 0}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	err = cmd.Start()
 	repw.Close()
 	if err != nil {
