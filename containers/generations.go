@@ -215,7 +215,7 @@ func (m *Manager) activate(ctx context.Context, rec *records.Record, prof genera
 	}
 	res.Activation = Switched
 	code, err := m.Run(name, []string{lxc.GuestProfileDir + "/system/bin/switch-to-configuration", "switch"},
-		lxc.Stdio{Stdin: devNull(), Stdout: progressFd(m), Stderr: progressFd(m)})
+		Stdio{Stdin: devNull(), Stdout: progressFile(m), Stderr: progressFile(m), Terminal: TerminalOff})
 	if err != nil {
 		return res, err
 	}

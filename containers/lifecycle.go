@@ -231,16 +231,18 @@ func guestEnv(term string) []string {
 	return env
 }
 
-// Run runs args in the container with the given descriptors and returns
-// its exit status (128+signal when killed by a signal, as shells do).
-func (m *Manager) Run(name string, args []string, stdio lxc.Stdio) (int, error) {
-	if _, err := m.load(name); err != nil {
+// Run runs args in the container connected to stdio (see Stdio) and
+// returns its exit status (128+signal when killed by a signal, as shells
+// do).
+func (m *Manager) Run(name string, args []string, stdio Stdio) (int, error) {
+	rec, err := m.load(name)
+	if err != nil {
 		return 0, err
 	}
 	if len(args) == 0 {
 		return 0, wrap(name, "run", errors.New("no command given"))
 	}
-	ws, err := lxc.Attach(m.Cfg.ContainersDir(), name, args, guestEnv(os.Getenv("TERM")), stdio)
+	ws, err := m.attach(name, rec.UIDBase, args, stdio)
 	if errors.Is(err, lxc.ErrNotRunning) {
 		return 0, wrap(name, "run", ErrNotRunning)
 	}
@@ -356,30 +358,18 @@ func Addresses(rec *records.Record) []string {
 	return addrs
 }
 
-// Login opens an interactive root shell in the container on a new
-// pseudo terminal relayed to the caller's terminal.
+// Login opens an interactive root shell in the container on a new pty
+// of the container's own, relayed to the caller's terminal.
 func (m *Manager) Login(name string) (int, error) {
-	if _, err := m.load(name); err != nil {
+	rec, err := m.load(name)
+	if err != nil {
 		return 0, err
 	}
 	if !pty.IsTerminal(os.Stdin) {
 		return 0, wrap(name, "login", pty.ErrNotTerminal)
 	}
-	master, slave, err := pty.Open()
-	if err != nil {
-		return 0, wrap(name, "login", err)
-	}
-	stop, err := pty.Relay(os.Stdin, os.Stdout, master)
-	if err != nil {
-		slave.Close()
-		master.Close()
-		return 0, wrap(name, "login", err)
-	}
-	fd := slave.Fd()
 	shell := []string{"/bin/sh", "-c", "if command -v bash >/dev/null 2>&1; then exec bash -l; else exec sh -l; fi"}
-	ws, err := lxc.Attach(m.Cfg.ContainersDir(), name, shell, guestEnv(os.Getenv("TERM")), lxc.Stdio{Stdin: fd, Stdout: fd, Stderr: fd})
-	slave.Close()
-	stop()
+	ws, err := m.attach(name, rec.UIDBase, shell, Stdio{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Terminal: TerminalOn})
 	if errors.Is(err, lxc.ErrNotRunning) {
 		return 0, wrap(name, "login", ErrNotRunning)
 	}

@@ -5,14 +5,18 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/nixcloud/nixcloud-container/lxc"
+	"github.com/nixcloud/nixcloud-container/containers"
 	"github.com/nixcloud/nixcloud-container/records"
 )
 
 var runCommand = &cli.Command{
 	Name:      "run",
 	Usage:     "run a command in a container and exit with its status",
-	ArgsUsage: "NAME -- CMD [ARG...]",
+	ArgsUsage: "NAME [-t|-T] -- CMD [ARG...]",
+	Flags: []cli.Flag{
+		&cli.BoolFlag{Name: "tty", Aliases: []string{"t"}, Usage: "run CMD on a pty even when stdin is not a terminal"},
+		&cli.BoolFlag{Name: "no-tty", Aliases: []string{"T"}, Usage: "run CMD with pipes even when stdin is a terminal"},
+	},
 	Action: func(c *cli.Context) error {
 		args := c.Args().Slice()
 		if len(args) > 1 && args[1] == "--" {
@@ -24,11 +28,20 @@ var runCommand = &cli.Command{
 		if err := records.ValidateName(args[0]); err != nil {
 			return usagef("run: %v", err)
 		}
+		mode := containers.TerminalAuto
+		switch {
+		case c.Bool("tty") && c.Bool("no-tty"):
+			return usagef("run: -t and -T exclude each other")
+		case c.Bool("tty"):
+			mode = containers.TerminalOn
+		case c.Bool("no-tty"):
+			mode = containers.TerminalOff
+		}
 		m, err := manager(c)
 		if err != nil {
 			return err
 		}
-		code, err := m.Run(args[0], args[1:], lxc.Stdio{Stdin: os.Stdin.Fd(), Stdout: os.Stdout.Fd(), Stderr: os.Stderr.Fd()})
+		code, err := m.Run(args[0], args[1:], containers.Stdio{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Terminal: mode})
 		if err != nil {
 			return err
 		}

@@ -12,6 +12,10 @@
 //	probe syscall open_by_handle_at
 //	                           call it with a NULL handle and print the
 //	                           errno's name (EPERM when seccomp blocks it)
+//	probe tiocsti TEXT         push TEXT into the input of the terminal on
+//	                           fds 0, 1, 2 and /dev/tty (ioctl TIOCSTI, a
+//	                           byte at a time); print one line per target,
+//	                           "fd0 ok" or "fd0 <error>"
 package main
 
 import (
@@ -23,14 +27,19 @@ import (
 	"strings"
 	"syscall"
 	"time"
+	"unsafe"
 )
 
 func main() {
 	if len(os.Args) == 3 && os.Args[1] == "syscall" {
 		os.Exit(blockedSyscall(os.Args[2]))
 	}
+	if len(os.Args) == 3 && os.Args[1] == "tiocsti" {
+		tiocsti(os.Args[2])
+		return
+	}
 	if len(os.Args) < 4 || len(os.Args) > 5 {
-		fmt.Fprintln(os.Stderr, "usage: probe serve tcp|udp [ADDR:]PORT [TAG] | probe dial tcp|udp HOST:PORT [FROM]")
+		fmt.Fprintln(os.Stderr, "usage: probe serve tcp|udp [ADDR:]PORT [TAG] | probe dial tcp|udp HOST:PORT [FROM] | probe syscall NAME | probe tiocsti TEXT")
 		os.Exit(2)
 	}
 	opt := ""
@@ -149,4 +158,35 @@ func blockedSyscall(name string) int {
 		fmt.Println(int(errno))
 	}
 	return 0
+}
+
+// tiocsti tries to type text into the terminal behind each standard
+// descriptor and /dev/tty, as an attacker in a container would.
+func tiocsti(text string) {
+	try := func(fd int) error {
+		for i := 0; i < len(text); i++ {
+			b := text[i]
+			if _, _, e := syscall.Syscall(syscall.SYS_IOCTL, uintptr(fd), syscall.TIOCSTI, uintptr(unsafe.Pointer(&b))); e != 0 {
+				return e
+			}
+		}
+		return nil
+	}
+	for fd := 0; fd <= 2; fd++ {
+		report(fmt.Sprintf("fd%d", fd), try(fd))
+	}
+	tty, err := os.OpenFile("/dev/tty", os.O_RDWR, 0)
+	if err == nil {
+		err = try(int(tty.Fd()))
+		tty.Close()
+	}
+	report("/dev/tty", err)
+}
+
+func report(target string, err error) {
+	if err != nil {
+		fmt.Printf("%s %v\n", target, err)
+		return
+	}
+	fmt.Printf("%s ok\n", target)
 }

@@ -1,0 +1,221 @@
+//go:build linux && cgo
+
+package lxc
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+
+	liblxc "github.com/lxc/go-lxc"
+	"golang.org/x/sys/unix"
+)
+
+// Session is how a command attached to a container is connected. The
+// descriptors are handed to the command as they are: callers make sure
+// none of them is a host terminal (relay through a pipe or a pty of the
+// container's own). A nil descriptor is /dev/null.
+type Session struct {
+	// When Stdin is a terminal (the slave of a container's pty), liblxc
+	// makes it the controlling terminal of a new session for the command.
+	Stdin, Stdout, Stderr *os.File
+	// Signals are passed on to the command (a pty's own signals, such as
+	// ^C typed on it, reach it through the pty anyway).
+	Signals <-chan os.Signal
+}
+
+// attachHelperArg0 is the argv[0] under which the binary re-executes
+// itself to attach one command: the helper runs in a session of its own,
+// without controlling terminal, so the command never has the caller's
+// (which it could reopen as /dev/tty to type into it).
+const attachHelperArg0 = "nixcloud-container-lxc-attach"
+
+// attachSpec is the helper's argument (JSON).
+type attachSpec struct {
+	LXCPath string   `json:"lxcpath"`
+	Name    string   `json:"name"`
+	Args    []string `json:"args"`
+	Env     []string `json:"env"`
+}
+
+// The helper reports on descriptor 3, one line: "status N" (N the raw
+// wait status), "not-running" or "error MESSAGE".
+const attachReportFd = 3
+
+func init() {
+	if len(os.Args) != 2 || os.Args[0] != attachHelperArg0 {
+		return
+	}
+	unix.CloseOnExec(attachReportFd)
+	report := os.NewFile(attachReportFd, "report")
+	var spec attachSpec
+	if err := json.Unmarshal([]byte(os.Args[1]), &spec); err != nil {
+		fmt.Fprintf(report, "error %v\n", err)
+		os.Exit(1)
+	}
+	ws, err := attachInProcess(spec)
+	switch {
+	case errors.Is(err, ErrNotRunning):
+		fmt.Fprintln(report, "not-running")
+	case err != nil:
+		fmt.Fprintf(report, "error %s\n", strings.ReplaceAll(err.Error(), "\n", " "))
+	default:
+		fmt.Fprintf(report, "status %d\n", uint32(ws))
+	}
+	os.Exit(0)
+}
+
+// attachInProcess is what the helper runs: attach the command with the
+// helper's standard descriptors, pass signals on, wait for it.
+func attachInProcess(spec attachSpec) (syscall.WaitStatus, error) {
+	// Catch (never ignore: an ignored signal would stay ignored in the
+	// command) what the caller passes on.
+	sigs := make(chan os.Signal, 8)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGQUIT, syscall.SIGTERM, syscall.SIGHUP)
+	c, err := open(spec.LXCPath, spec.Name)
+	if err != nil {
+		return 0, err
+	}
+	defer c.Release()
+	if !c.Running() {
+		return 0, ErrNotRunning
+	}
+	// The command's stdin goes to liblxc as a copy, never descriptor 0:
+	// for descriptor 0 liblxc sets SIGINT and SIGQUIT to be ignored in
+	// the caller (which would end passing them on), and only for another
+	// descriptor that is a terminal does it make that terminal the
+	// controlling terminal of a new session for the command (setsid,
+	// TIOCSCTTY), as a pty needs for ^C, ^Z and job control.
+	stdin, err := unix.FcntlInt(0, unix.F_DUPFD_CLOEXEC, 3)
+	if err != nil {
+		return 0, fmt.Errorf("attach: %w", err)
+	}
+	defer unix.Close(stdin)
+	opts := attachOptions(spec.Env)
+	opts.StdinFd, opts.StdoutFd, opts.StderrFd = uintptr(stdin), 1, 2
+	pid, err := c.RunCommandNoWait(spec.Args, opts)
+	if err != nil {
+		return 0, fmt.Errorf("attach: %w", err)
+	}
+	go func() {
+		for sig := range sigs {
+			syscall.Kill(pid, sig.(syscall.Signal))
+		}
+	}()
+	var ws syscall.WaitStatus
+	for {
+		_, err = syscall.Wait4(pid, &ws, 0, nil)
+		if !errors.Is(err, syscall.EINTR) {
+			break
+		}
+	}
+	if err != nil {
+		return 0, fmt.Errorf("attach: wait: %w", err)
+	}
+	return ws, nil
+}
+
+// Attach runs args inside the running container as root with a clean
+// environment env, connected as s says, and returns its wait status. The
+// command runs in a new session: without s.Terminal it has no controlling
+// terminal at all.
+func Attach(lxcpath, name string, args, env []string, s Session) (syscall.WaitStatus, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return 0, fmt.Errorf("attach: find own executable: %w", err)
+	}
+	spec, err := json.Marshal(attachSpec{LXCPath: lxcpath, Name: name, Args: args, Env: env})
+	if err != nil {
+		return 0, fmt.Errorf("attach: %w", err)
+	}
+	rep, repw, err := os.Pipe()
+	if err != nil {
+		return 0, fmt.Errorf("attach: %w", err)
+	}
+	defer rep.Close()
+	cmd := exec.Command(self, string(spec))
+	cmd.Args[0] = attachHelperArg0
+	cmd.Env = []string{}
+	// Only *os.File values (or nil) go to exec, so the helper gets the
+	// descriptors themselves and no copying goroutine of exec's.
+	if s.Stdin != nil {
+		cmd.Stdin = s.Stdin
+	}
+	if s.Stdout != nil {
+		cmd.Stdout = s.Stdout
+	}
+	if s.Stderr != nil {
+		cmd.Stderr = s.Stderr
+	}
+	cmd.ExtraFiles = []*os.File{repw}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	err = cmd.Start()
+	repw.Close()
+	if err != nil {
+		return 0, fmt.Errorf("attach: start helper: %w", err)
+	}
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		for {
+			select {
+			case sig := <-s.Signals:
+				cmd.Process.Signal(sig)
+			case <-stop:
+				return
+			}
+		}
+	}()
+	line, _ := bufio.NewReader(rep).ReadString('\n')
+	io.Copy(io.Discard, rep)
+	werr := cmd.Wait()
+	line = strings.TrimSpace(line)
+	switch {
+	case line == "not-running":
+		return 0, ErrNotRunning
+	case strings.HasPrefix(line, "error "):
+		return 0, errors.New(strings.TrimPrefix(line, "error "))
+	case strings.HasPrefix(line, "status "):
+		n, err := strconv.ParseUint(strings.TrimPrefix(line, "status "), 10, 32)
+		if err != nil {
+			return 0, fmt.Errorf("attach: helper reported %q", line)
+		}
+		return syscall.WaitStatus(n), nil
+	}
+	return 0, fmt.Errorf("attach: helper ended without a report: %v", werr)
+}
+
+func attachOptions(env []string) liblxc.AttachOptions {
+	opts := liblxc.DefaultAttachOptions
+	opts.ClearEnv = true
+	opts.Env = env
+	opts.Cwd = "/"
+	return opts
+}
+
+// Devpts returns a descriptor of the running container's devpts instance
+// (the /dev/pts the guest sees), from liblxc. Ptys made there are the
+// container's own.
+func Devpts(lxcpath, name string) (*os.File, error) {
+	c, err := open(lxcpath, name)
+	if err != nil {
+		return nil, err
+	}
+	defer c.Release()
+	if !c.Running() {
+		return nil, ErrNotRunning
+	}
+	f, err := c.DevptsFd()
+	if err != nil {
+		return nil, fmt.Errorf("devpts of the container (lxc.pty.max must be above 0): %w", err)
+	}
+	return f, nil
+}
