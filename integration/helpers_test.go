@@ -297,3 +297,15 @@ func inNetns(t *testing.T, ns string, args ...string) string {
 	}
 	return string(out)
 }
+
+// dropSubIDNotices removes the tool's "added it back" notices about
+// /etc/subuid and /etc/subgid lines from stderr.
+func dropSubIDNotices(stderr string) string {
+	var keep []string
+	for _, l := range strings.SplitAfter(stderr, "\n") {
+		if !strings.Contains(l, "; added it back") {
+			keep = append(keep, l)
+		}
+	}
+	return strings.Join(keep, "")
+}

@@ -1,0 +1,121 @@
+package lxc
+
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+)
+
+// RemoveCgroups removes the cgroups LXC made for a stopped container that
+// it leaves behind after a failed start or a kill: lxc.monitor.NAME and
+// lxc.payload.NAME (with their children) below the caller's cgroup in
+// every hierarchy, cgroup v1 controllers included. Only empty cgroups can
+// be removed, so a running container's are never touched; errors are
+// ignored (best effort).
+func RemoveCgroups(name string) {
+	for _, dir := range cgroupDirs() {
+		for _, prefix := range []string{"lxc.monitor.", "lxc.payload."} {
+			removeCgroupTree(filepath.Join(dir, prefix+name))
+		}
+	}
+}
+
+// CgroupLeftovers lists the cgroups of RemoveCgroups that exist.
+func CgroupLeftovers(name string) []string {
+	var out []string
+	for _, dir := range cgroupDirs() {
+		for _, prefix := range []string{"lxc.monitor.", "lxc.payload."} {
+			p := filepath.Join(dir, prefix+name)
+			if _, err := os.Stat(p); err == nil {
+				out = append(out, p)
+			}
+		}
+	}
+	return out
+}
+
+// removeCgroupTree removes a cgroup folder and its child cgroups, deepest
+// first (a cgroup folder is removed with rmdir, never by deleting files).
+func removeCgroupTree(dir string) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		if e.IsDir() {
+			removeCgroupTree(filepath.Join(dir, e.Name()))
+		}
+	}
+	os.Remove(dir)
+}
+
+// cgroupDirs are the caller's cgroup folders, one per mounted hierarchy.
+func cgroupDirs() []string {
+	mounts := cgroupMounts()
+	data, err := os.ReadFile("/proc/self/cgroup")
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+		f := strings.SplitN(line, ":", 3)
+		if len(f) != 3 {
+			continue
+		}
+		for _, mt := range mounts {
+			if mt.matches(f[1]) {
+				d := filepath.Join(mt.dir, f[2])
+				if !slices.Contains(out, d) {
+					out = append(out, d)
+				}
+			}
+		}
+	}
+	return out
+}
+
+type cgroupMount struct {
+	dir     string
+	v2      bool
+	options []string
+}
+
+// matches reports whether the mount holds the hierarchy of a
+// /proc/self/cgroup line with the given controller list.
+func (m cgroupMount) matches(controllers string) bool {
+	if controllers == "" {
+		return m.v2
+	}
+	if m.v2 {
+		return false
+	}
+	for _, c := range strings.Split(controllers, ",") {
+		if !slices.Contains(m.options, c) {
+			return false
+		}
+	}
+	return true
+}
+
+func cgroupMounts() []cgroupMount {
+	data, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return nil
+	}
+	var out []cgroupMount
+	for _, line := range strings.Split(string(data), "\n") {
+		f := strings.Fields(line)
+		sep := slices.Index(f, "-")
+		if sep < 6 || len(f) < sep+4 {
+			continue
+		}
+		switch f[sep+1] {
+		case "cgroup":
+			out = append(out, cgroupMount{dir: f[4], options: strings.Split(f[sep+3], ",")})
+		case "cgroup2":
+			out = append(out, cgroupMount{dir: f[4], v2: true})
+		}
+	}
+	return out
+}
