@@ -140,7 +140,8 @@ func (m *Manager) settle(ctx context.Context, rec *records.Record, resume bool) 
 	}
 	m.notify("container %q: finishing an interrupted %s (pid %d, %s)", name, in.Op, in.PID, in.Since.Local().Format(time.DateTime))
 	prof := m.profile(name, generations.Nix{})
-	if cur, err := prof.Current(); err == nil {
+	cur, curErr := prof.Current()
+	if curErr == nil {
 		if in.Op == records.OpUpdate && cur.Number != in.FromGeneration {
 			if _, ok := rec.Sources[cur.Number]; !ok {
 				addSource(rec, cur.Number, in.File, in.NixArgs)
@@ -155,7 +156,26 @@ func (m *Manager) settle(ctx context.Context, rec *records.Record, resume bool) 
 	if err != nil {
 		return err
 	}
+	changed := (in.Op == records.OpUpdate || in.Op == records.OpSwitch) && curErr == nil && in.FromGeneration != 0 && cur.Number != in.FromGeneration
 	switch {
+	case run && changed && resume:
+		// It may still run the generation it ran before: restart it into
+		// the current one (or back to that one, if the current fails).
+		nix, err := m.nix(rec.NixArgs)
+		if err != nil {
+			return err
+		}
+		p := m.profile(name, nix)
+		from, err := p.Generation(in.FromGeneration)
+		if err != nil {
+			return wrap(name, "settle", err)
+		}
+		if err := m.restartOrReturn(ctx, rec, p, from, cur, nil); err != nil {
+			if !errors.Is(err, ErrUpdateFailed) {
+				return err
+			}
+			m.notify("%v", err)
+		}
 	case run:
 		_, s, err := m.currentOf(rec)
 		if err != nil {

@@ -315,7 +315,9 @@ func (m *Manager) restart(ctx context.Context, rec *records.Record, timeout time
 	if _, err := m.stop(rec, timeout); err != nil && !errors.Is(err, ErrNotRunning) {
 		return err
 	}
-	step(rec.Intent.Op + ":stopped")
+	if rec.Intent != nil {
+		step(rec.Intent.Op + ":stopped")
+	}
 	_, err := m.start(ctx, rec)
 	return err
 }
@@ -438,28 +440,31 @@ func (m *Manager) destroy(name string, rec *records.Record, force bool) error {
 		return wrap(name, "destroy", err)
 	}
 	step("destroy:profile")
+	unlock, err := m.Store.Lock()
+	if err != nil {
+		return wrap(name, "destroy", err)
+	}
+	defer unlock()
+	// Only lines the record says the tool added go (an unreadable record
+	// says nothing, so its line stays). This comes before the record goes,
+	// so an interrupted destroy still knows them.
+	if rec != nil && len(rec.SubIDFiles) > 0 {
+		rng := idmap.Range{Start: rec.UIDBase, Size: rec.UIDSize}
+		if err := m.releaseSubIDs(name, rng, rec.SubIDFiles); err != nil {
+			return err
+		}
+	}
+	step("destroy:subids")
 	if defined {
+		// LXC removes the whole folder, record included.
 		if err := lxc.Destroy(dir, name); err != nil && !errors.Is(err, lxc.ErrNotDefined) {
 			return wrap(name, "destroy", err)
 		}
 	}
 	lxc.RemoveCgroups(name)
 	step("destroy:lxc")
-	unlock, err := m.Store.Lock()
-	if err != nil {
-		return wrap(name, "destroy", err)
-	}
-	defer unlock()
 	if err := os.RemoveAll(m.Store.ContainerDir(name)); err != nil {
 		return wrap(name, "destroy: remove folder", err)
-	}
-	// Only lines the record says the tool added go (an unreadable record
-	// says nothing, so its line stays).
-	if rec != nil && len(rec.SubIDFiles) > 0 {
-		rng := idmap.Range{Start: rec.UIDBase, Size: rec.UIDSize}
-		if err := m.releaseSubIDs(name, rng, rec.SubIDFiles); err != nil {
-			return err
-		}
 	}
 	return nil
 }

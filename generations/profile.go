@@ -163,6 +163,9 @@ func (p Profile) Previous() (int, error) {
 	return 0, fmt.Errorf("rollback: %w: no current generation", ErrNoGeneration)
 }
 
+// Generation returns generation n.
+func (p Profile) Generation(n int) (Generation, error) { return p.find(n) }
+
 func (p Profile) find(n int) (Generation, error) {
 	gens, err := p.Generations()
 	if err != nil {
