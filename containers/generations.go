@@ -143,7 +143,7 @@ func (m *Manager) Update(ctx context.Context, name, file string, lxcArgs []strin
 	step("update:recorded")
 	res, err := m.activate(ctx, rec, prof, old, added)
 	if err != nil {
-		return res, err
+		return res, m.settledAfter(rec, err)
 	}
 	if lxcChanged && (res.Activation == Unchanged || res.Activation == Switched) && run {
 		res.Activation = Restarted
@@ -219,9 +219,23 @@ func (m *Manager) changeGeneration(ctx context.Context, name string, change func
 	}
 	res, err := m.activate(ctx, rec, prof, old, true)
 	if err != nil {
-		return res, err
+		return res, m.settledAfter(rec, err)
 	}
 	return res, m.done(rec)
+}
+
+// settledAfter clears the intent of a generation change whose activation
+// failed with err when the container was returned to the generation that
+// ran and runs (nothing is left to finish); otherwise the intent stays for
+// the next verb to finish. It returns err.
+func (m *Manager) settledAfter(rec *records.Record, err error) error {
+	if !errors.Is(err, ErrUpdateFailed) {
+		return err
+	}
+	if run, rerr := m.running(rec.Name); rerr == nil && run {
+		return errors.Join(err, m.done(rec))
+	}
+	return err
 }
 
 // repairLink returns the current generation; when the profile link was

@@ -448,3 +448,207 @@ func TestFaultInjection(t *testing.T) {
 		})
 	}
 }
+
+// TestUpdateBrokenSystem: an update never leaves a service down. A system
+// without an executable init is refused at build time; a generation that
+// fails to start returns the container to the one that ran, running.
+func TestUpdateBrokenSystem(t *testing.T) {
+	h := crashHost(t, "")
+	h.must("create", "--start", "ub", h.busyboxFile("good.nix", `marker = "good";`, ""))
+	pid := h.initPID("ub")
+
+	r := h.run("update", "ub", h.busyboxFile("noinit.nix", `marker = "noinit"; initMode = "not-executable";`, ""))
+	if r.code != 1 || !strings.Contains(r.stderr, "no executable init") {
+		t.Fatalf("update to a system without an executable init: exit %d, %q", r.code, r.stderr)
+	}
+	if cur := currentGeneration(t, h, "ub"); cur != 1 {
+		t.Fatalf("a refused build became generation %d", cur)
+	}
+	if now := h.initPID("ub"); now != pid {
+		t.Fatalf("the refused update restarted the container (pid %d -> %d)", pid, now)
+	}
+
+	r = h.run("update", "ub", h.busyboxFile("noexec.nix", `marker = "noexec"; initMode = "cannot-exec";`, ""))
+	if r.code != 1 || !strings.Contains(r.stderr, "generation 2: the new generation failed") || !strings.Contains(r.stderr, "back on generation 1, running") {
+		t.Fatalf("update to a generation that cannot start: exit %d, %q", r.code, r.stderr)
+	}
+	if st := h.state("ub"); st != "RUNNING" {
+		t.Fatalf("state %s after the failed update", st)
+	}
+	if out := h.must("run", "ub", "--", "cat", "/run/marker"); out != "good\n" {
+		t.Fatalf("runs %q, want the generation that ran before (good)", out)
+	}
+	if cur := currentGeneration(t, h, "ub"); cur != 1 {
+		t.Fatalf("current generation %d, want 1", cur)
+	}
+	rec := h.recordFileMatchesGeneration("ub")
+	if filepath.Base(rec.File) != "good.nix" {
+		t.Fatalf("recorded file %s, want good.nix", rec.File)
+	}
+	// A plain update builds the recorded (good) file again: no change.
+	if r := h.run("update", "ub"); r.code != 0 || !strings.Contains(r.stderr, "equals generation 1") {
+		t.Fatalf("plain update after the failed one: exit %d, %q", r.code, r.stderr)
+	}
+}
+
+// TestFailedStartLeavesNoCgroups: a start that fails leaves no
+// lxc.monitor.NAME (or payload) cgroup in any hierarchy.
+func TestFailedStartLeavesNoCgroups(t *testing.T) {
+	h := crashHost(t, "")
+	h.must("create", "fsc", h.busyboxFile("noexec.nix", `marker = "noexec"; initMode = "cannot-exec";`, ""))
+	for i := 0; i < 2; i++ {
+		if r := h.run("start", "fsc"); r.code != 1 {
+			t.Fatalf("start of a system whose init cannot run: exit %d, %q", r.code, r.stderr)
+		}
+		if st := h.state("fsc"); st != "STOPPED" {
+			t.Fatalf("state %s after the failed start", st)
+		}
+		if cgs := cgroupLeftovers("fsc"); len(cgs) > 0 {
+			t.Fatalf("cgroups left after a failed start:\n%s", strings.Join(cgs, "\n"))
+		}
+	}
+}
+
+// TestUnreadableRecord: one corrupt container.json does not stop list,
+// autostart or create for the others, and destroy removes it unread.
+func TestUnreadableRecord(t *testing.T) {
+	h := crashHost(t, "")
+	h.must("create", "ura", h.busyboxFile("a.nix", "", ""))
+	h.must("create", "urb", h.busyboxFile("b.nix", "", "autostart = true;"))
+	bad := h.record("ura")
+	path := filepath.Join(h.dir, "state", "containers", "ura", "container.json")
+	if err := os.WriteFile(path, []byte("{ torn"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := h.run("list")
+	if r.code != 1 || !strings.Contains(r.stderr, `"ura"`) || !strings.Contains(r.stdout, "urb") || strings.Contains(r.stdout, "ura") {
+		t.Fatalf("list with an unreadable record: exit %d\nstdout %q\nstderr %q", r.code, r.stdout, r.stderr)
+	}
+	r = h.run("autostart")
+	if r.code != 1 || r.stdout != "urb: started\n" || !strings.Contains(r.stderr, `"ura"`) {
+		t.Fatalf("autostart with an unreadable record: exit %d\nstdout %q\nstderr %q", r.code, r.stdout, r.stderr)
+	}
+	// A new container gets neither the slot nor the address of the
+	// unreadable one.
+	h.must("create", "urc", h.busyboxFile("c.nix", "", ""))
+	c := h.record("urc")
+	if c.Slot == bad.Slot || c.Interfaces[0].IPv4 == bad.Interfaces[0].IPv4 {
+		t.Fatalf("urc got slot %d / %s of the unreadable ura (slot %d / %s)", c.Slot, c.Interfaces[0].IPv4, bad.Slot, bad.Interfaces[0].IPv4)
+	}
+	r = h.run("destroy", "ura")
+	if r.code != 0 || !strings.Contains(r.stderr, "unreadable") {
+		t.Fatalf("destroy of the unreadable record: exit %d, %q", r.code, r.stderr)
+	}
+	// An unreadable record does not say which /etc/subuid lines the tool
+	// added, so destroy keeps them; this test removes the one it added.
+	removeSubIDLine(t, bad.UIDBase)
+	h.wantNothingLeft("ura", bad.Slot, bad.UIDBase)
+	if r := h.run("list"); r.code != 0 {
+		t.Fatalf("list after the destroy: exit %d, %q", r.code, r.stderr)
+	}
+}
+
+// removeSubIDLine removes root's line for the range at base from
+// /etc/subuid and /etc/subgid (exactly that line, once).
+func removeSubIDLine(t *testing.T, base uint32) {
+	t.Helper()
+	line := fmt.Sprintf("root:%d:65536\n", base)
+	for _, f := range []string{"/etc/subuid", "/etc/subgid"} {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i := strings.Index(string(data), line); i >= 0 && (i == 0 || data[i-1] == '\n') {
+			if err := os.WriteFile(f, append(data[:i:i], data[i+len(line):]...), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+}
+
+// TestLostProfileLink: with the profile link gone (generations still
+// there), start says how to repair it, and switch-generation and rollback
+// repair it.
+func TestLostProfileLink(t *testing.T) {
+	h := crashHost(t, "")
+	h.must("create", "lpl", h.busyboxFile("one.nix", `marker = "one";`, ""))
+	h.must("update", "lpl", h.busyboxFile("two.nix", `marker = "two";`, ""))
+	link := filepath.Join(h.dir, "profiles", "lpl", "system")
+	if err := os.Remove(link); err != nil {
+		t.Fatal(err)
+	}
+	if r := h.run("start", "lpl"); r.code != 1 || !strings.Contains(r.stderr, "switch-generation") {
+		t.Fatalf("start without a profile link: exit %d, %q", r.code, r.stderr)
+	}
+	if r := h.run("switch-generation", "lpl", "2"); r.code != 0 || !strings.Contains(r.stderr, "profile link was lost") {
+		t.Fatalf("switch-generation without a profile link: exit %d, %q", r.code, r.stderr)
+	}
+	h.must("start", "lpl")
+	if out := h.must("run", "lpl", "--", "cat", "/run/marker"); out != "two\n" {
+		t.Fatalf("runs %q after the repair, want two", out)
+	}
+	if err := os.Remove(link); err != nil {
+		t.Fatal(err)
+	}
+	if r := h.run("rollback", "lpl"); r.code != 0 || !strings.Contains(r.stderr, "profile link was lost") {
+		t.Fatalf("rollback without a profile link: exit %d, %q", r.code, r.stderr)
+	}
+	if cur := currentGeneration(t, h, "lpl"); cur != 1 {
+		t.Fatalf("rollback went to generation %d, want 1", cur)
+	}
+	h.recordFileMatchesGeneration("lpl")
+	if out := h.must("run", "lpl", "--", "cat", "/run/marker"); out != "one\n" {
+		t.Fatalf("runs %q after the rollback, want one", out)
+	}
+}
+
+// TestSubIDLines: a /etc/subuid line removed by hand is added back at
+// start; destroy removes the line the tool added.
+func TestSubIDLines(t *testing.T) {
+	h := crashHost(t, "")
+	h.must("create", "sid", h.busyboxFile("a.nix", "", ""))
+	rec := h.record("sid")
+	if len(rec.SubIDFiles) != 2 {
+		t.Fatalf("the record names %v as the files the tool added lines to", rec.SubIDFiles)
+	}
+	removeSubIDLine(t, rec.UIDBase)
+	r := h.run("start", "sid")
+	if r.code != 0 || strings.Count(r.stderr, "added it back") != 2 {
+		t.Fatalf("start without root's line: exit %d, %q", r.code, r.stderr)
+	}
+	line := fmt.Sprintf("root:%d:65536", rec.UIDBase)
+	for _, f := range []string{"/etc/subuid", "/etc/subgid"} {
+		if data, _ := os.ReadFile(f); !strings.Contains(string(data), line+"\n") {
+			t.Fatalf("%s lacks %s after start", f, line)
+		}
+	}
+	h.must("destroy", "--force", "sid")
+	h.wantNothingLeft("sid", rec.Slot, rec.UIDBase)
+}
+
+// TestHaltSignal: a `system` guest is halted with SIGPWR, and haltSignal
+// in the container file overrides it; the guests below handle only that
+// signal, and their shutdown handler leaves a mark.
+func TestHaltSignal(t *testing.T) {
+	h := crashHost(t, "")
+	for _, tc := range []struct {
+		name, trap, setting, want string
+	}{
+		{"hpwr", "PWR", "", "lxc.signal.halt = SIGPWR"},
+		{"husr", "USR1", `haltSignal = "SIGUSR1";`, "lxc.signal.halt = SIGUSR1"},
+	} {
+		h.must("create", "--start", tc.name, h.busyboxFile(tc.name+".nix", fmt.Sprintf("haltSignals = %q;", tc.trap), tc.setting))
+		h.wantConfig(tc.name, tc.want)
+		r := h.run("stop", tc.name, "--timeout", "20s")
+		if r.code != 0 || strings.Contains(r.stderr, "killed") {
+			t.Fatalf("%s: stop: exit %d, %q (want a clean shutdown)", tc.name, r.code, r.stderr)
+		}
+		mark, err := os.ReadFile(filepath.Join(h.dir, "state", "containers", tc.name, "rootfs", "var", "halted"))
+		if err != nil || strings.TrimSpace(string(mark)) != tc.trap {
+			t.Fatalf("%s: the guest's shutdown handler left %q (%v), want %s", tc.name, mark, err, tc.trap)
+		}
+	}
+	if r := h.run("create", "hbad", h.busyboxFile("hbad.nix", "", `haltSignal = "SIGKILL";`)); r.code != 1 || !strings.Contains(r.stderr, "haltSignal") {
+		t.Fatalf("haltSignal = SIGKILL: exit %d, %q", r.code, r.stderr)
+	}
+}

@@ -50,14 +50,23 @@ func removeCgroupTree(dir string) {
 	os.Remove(dir)
 }
 
-// cgroupDirs are the caller's cgroup folders, one per mounted hierarchy.
+// cgroupDirs are the folders LXC makes a container's cgroups in, one or
+// two per mounted hierarchy: the caller's cgroup and, as LXC does for root
+// unless lxc.cgroup.relative is set, init's (PID 1's) cgroup.
 func cgroupDirs() []string {
 	mounts := cgroupMounts()
-	data, err := os.ReadFile("/proc/self/cgroup")
-	if err != nil {
-		return nil
-	}
 	var out []string
+	for _, proc := range []string{"/proc/self/cgroup", "/proc/1/cgroup"} {
+		out = appendCgroupDirs(out, mounts, proc)
+	}
+	return out
+}
+
+func appendCgroupDirs(out []string, mounts []cgroupMount, proc string) []string {
+	data, err := os.ReadFile(proc)
+	if err != nil {
+		return out
+	}
 	for _, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
 		f := strings.SplitN(line, ":", 3)
 		if len(f) != 3 {
