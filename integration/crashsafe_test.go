@@ -552,18 +552,7 @@ func TestUnreadableRecord(t *testing.T) {
 // /etc/subuid and /etc/subgid (exactly that line, once).
 func removeSubIDLine(t *testing.T, base uint32) {
 	t.Helper()
-	line := fmt.Sprintf("root:%d:65536\n", base)
-	for _, f := range []string{"/etc/subuid", "/etc/subgid"} {
-		data, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if i := strings.Index(string(data), line); i >= 0 && (i == 0 || data[i-1] == '\n') {
-			if err := os.WriteFile(f, append(data[:i:i], data[i+len(line):]...), 0o644); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
+	removeLines([]string{"/etc/subuid", "/etc/subgid"}, fmt.Sprintf("root:%d:65536", base))
 }
 
 // TestLostProfileLink: with the profile link gone (generations still
