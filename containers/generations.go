@@ -137,8 +137,10 @@ func (m *Manager) Update(ctx context.Context, name, file string, lxcArgs []strin
 	} else if lxcArgs != nil {
 		rec.LXCArgs = lxcArgs
 	}
-	if err := m.Store.Save(rec); err != nil {
-		return Result{}, err
+	if added || lxcArgs != nil {
+		if err := m.Store.Save(rec); err != nil {
+			return Result{}, err
+		}
 	}
 	step("update:recorded")
 	res, err := m.activate(ctx, rec, prof, old, added)
