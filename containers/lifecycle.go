@@ -305,7 +305,8 @@ func (m *Manager) Restart(ctx context.Context, name string, timeout time.Duratio
 		return err
 	}
 	if err := m.restart(ctx, rec, timeout); err != nil {
-		return err
+		// It finished, failing: nothing is left to resume.
+		return errors.Join(err, m.done(rec))
 	}
 	return m.done(rec)
 }
