@@ -11,6 +11,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/nixcloud/nixcloud-container/lxc"
 	"github.com/nixcloud/nixcloud-container/records"
 )
 
@@ -105,7 +106,7 @@ func cgroupLeftovers(name string) []string {
 		if strings.Count(strings.TrimPrefix(p, "/sys/fs/cgroup"), "/") > 4 {
 			return filepath.SkipDir
 		}
-		if b := d.Name(); b == "lxc.monitor."+name || b == "lxc.payload."+name {
+		if lxc.IsCgroupOf(d.Name(), name) {
 			out = append(out, p)
 			return filepath.SkipDir
 		}

@@ -14,25 +14,46 @@ import (
 // be removed, so a running container's are never touched; errors are
 // ignored (best effort).
 func RemoveCgroups(name string) {
-	for _, dir := range cgroupDirs() {
-		for _, prefix := range []string{"lxc.monitor.", "lxc.payload."} {
-			removeCgroupTree(filepath.Join(dir, prefix+name))
-		}
+	for _, p := range CgroupLeftovers(name) {
+		removeCgroupTree(p)
 	}
 }
 
-// CgroupLeftovers lists the cgroups of RemoveCgroups that exist.
+// CgroupLeftovers lists the cgroups of a container that exist:
+// lxc.monitor.NAME and lxc.payload.NAME, and NAME-N, the names LXC picks
+// when NAME is taken (by a leftover).
 func CgroupLeftovers(name string) []string {
 	var out []string
 	for _, dir := range cgroupDirs() {
-		for _, prefix := range []string{"lxc.monitor.", "lxc.payload."} {
-			p := filepath.Join(dir, prefix+name)
-			if _, err := os.Stat(p); err == nil {
-				out = append(out, p)
+		entries, err := os.ReadDir(dir)
+		if err != nil {
+			continue
+		}
+		for _, e := range entries {
+			if e.IsDir() && IsCgroupOf(e.Name(), name) {
+				out = append(out, filepath.Join(dir, e.Name()))
 			}
 		}
 	}
 	return out
+}
+
+// IsCgroupOf reports whether a cgroup folder name is one LXC made for the
+// container name: lxc.monitor.NAME, lxc.payload.NAME, or either with -N.
+func IsCgroupOf(dir, name string) bool {
+	for _, prefix := range []string{"lxc.monitor.", "lxc.payload."} {
+		rest, ok := strings.CutPrefix(dir, prefix+name)
+		if !ok {
+			continue
+		}
+		if rest == "" {
+			return true
+		}
+		if n, ok := strings.CutPrefix(rest, "-"); ok && n != "" && strings.Trim(n, "0123456789") == "" {
+			return true
+		}
+	}
+	return false
 }
 
 // removeCgroupTree removes a cgroup folder and its child cgroups, deepest
