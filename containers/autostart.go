@@ -61,11 +61,12 @@ func (m *Manager) Autostart(ctx context.Context, report func(AutostartResult)) e
 		return err
 	}
 	start := func(name string) (bool, error) {
-		err := m.Start(ctx, name)
-		if errors.Is(err, ErrRunning) {
-			return true, nil
+		l, rec, err := m.begin(ctx, name, true)
+		if err != nil {
+			return false, err
 		}
-		return false, err
+		defer l.Unlock()
+		return m.start(ctx, rec)
 	}
 	failed += runAutostart(ctx, autostartOrder(entries), start, sleepCtx, report)
 	if failed > 0 {

@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 
@@ -37,13 +38,21 @@ type Manager struct {
 	Log      *slog.Logger
 	// SubUID and SubGID are root's subordinate id files.
 	SubUID, SubGID string
+	// SubIDLock is the lock for rewriting them; empty means SubIDLockPath.
+	SubIDLock string
+	// Verb describes this invocation to verbs waiting for a lock it holds.
+	Verb string
+	// Notify receives messages for the user: whom a verb waits for, what
+	// it finishes of an interrupted one, what it repaired. cmd prints them
+	// on stderr.
+	Notify func(msg string)
 }
 
 // New returns a Manager for cfg.
 func New(cfg hostconfig.Config) *Manager {
 	return &Manager{
 		Cfg:      cfg,
-		Store:    records.Store{Dir: cfg.ContainersDir(), LockPath: cfg.LockPath()},
+		Store:    records.Store{Dir: cfg.ContainersDir(), LockPath: cfg.LockPath(), LocksDir: filepath.Join(cfg.StateDir, "locks")},
 		Progress: io.Discard,
 		Log:      slog.New(slog.NewTextHandler(io.Discard, nil)),
 		SubUID:   "/etc/subuid",
@@ -101,7 +110,8 @@ type CreateOptions struct {
 }
 
 // Create builds generation 1 of the container file and defines the
-// container. A failure undoes every step.
+// container. A failure undoes every step; what a killed create left
+// (a record still marked as being created) is removed first.
 func (m *Manager) Create(ctx context.Context, name, file string, opts CreateOptions) (retErr error) {
 	if err := records.ValidateName(name); err != nil {
 		return err
@@ -110,8 +120,21 @@ func (m *Manager) Create(ctx context.Context, name, file string, opts CreateOpti
 	if err != nil {
 		return wrap(name, "container file", err)
 	}
-	if _, err := m.Store.Load(name); err == nil {
-		return wrap(name, "create", records.ErrExist)
+	l, err := m.lock(name)
+	if err != nil {
+		return err
+	}
+	defer m.release(l, name)
+	if old, err := m.Store.Load(name); err == nil {
+		if !old.Creating {
+			return wrap(name, "create", records.ErrExist)
+		}
+		m.notify("container %q: removing what an interrupted create left", name)
+		if err := m.destroy(name, old, true); err != nil {
+			return err
+		}
+	} else if !errors.Is(err, records.ErrNotExist) {
+		return wrap(name, "create", fmt.Errorf("%w (destroy it first)", err))
 	}
 	if err := m.checkTraversable(false); err != nil {
 		return wrap(name, "create", err)
@@ -144,25 +167,36 @@ func (m *Manager) Create(ctx context.Context, name, file string, opts CreateOpti
 	rec.NixArgs = m.NixArgs
 	rec.LXCArgs = opts.LXCArgs
 	r.Add(func() { os.RemoveAll(m.Store.ContainerDir(name)) })
+	step("create:allocated")
 
 	prof := m.profile(name, nix)
 	r.Add(func() { prof.Remove() })
-	if _, err := m.build(ctx, rec, nix, prof); err != nil {
+	if _, err := m.build(ctx, rec, abs, nix, prof); err != nil {
 		return err
 	}
+	step("create:built")
 	if err := m.makeRootfs(rec); err != nil {
 		return wrap(name, "rootfs", err)
 	}
+	step("create:rootfs")
 	if err := m.writeConfig(rec, settings, lxcArgs); err != nil {
 		return err
 	}
+	step("create:configured")
+	cur, err := prof.Current()
+	if err != nil {
+		return wrap(name, "profile", err)
+	}
+	addSource(rec, cur.Number, abs, m.NixArgs)
+	syncSource(rec, cur.Number)
 	rec.Creating = false
 	if err := m.Store.Save(rec); err != nil {
 		return err
 	}
 	r.Success()
 	if opts.Start {
-		return m.Start(ctx, name)
+		_, err := m.start(ctx, rec)
+		return err
 	}
 	return nil
 }
@@ -232,27 +266,50 @@ func (m *Manager) allocate(name, file string, settings *generations.Settings) (r
 	if err := m.checkTraversable(true); err != nil {
 		return nil, nil, err
 	}
+	unlockIDs, err := m.lockSubIDs()
+	if err != nil {
+		return nil, nil, err
+	}
+	defer unlockIDs()
+	saved := false
 	defer func() {
 		if retErr != nil {
 			revokeRangesLocked(granted, rng)
+			if saved {
+				os.RemoveAll(m.Store.ContainerDir(name))
+			}
 		}
 	}()
+	// The record names the files that get a line before they get it, so
+	// a crash in between leaves nothing destroy does not know about.
 	for _, path := range []string{m.SubUID, m.SubGID} {
-		changed, err := grantRoot(path, rng)
+		data, err := os.ReadFile(path)
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return nil, nil, err
+		}
+		_, changed, err := idmap.Grant(data, "root", 0, rng)
 		if err != nil {
-			return nil, granted, err
+			return nil, nil, fmt.Errorf("%s: %w", path, err)
 		}
 		if changed {
-			granted = append(granted, path)
+			rec.SubIDFiles = append(rec.SubIDFiles, path)
 		}
 	}
 	if err := m.Store.Save(rec); err != nil {
-		return nil, granted, err
+		return nil, nil, err
+	}
+	saved = true
+	for _, path := range rec.SubIDFiles {
+		granted = append(granted, path)
+		if _, err := grantRoot(path, rng); err != nil {
+			return nil, granted, err
+		}
 	}
 	return rec, granted, nil
 }
 
-// grantRoot makes root's entries in a subordinate id file cover rng.
+// grantRoot makes root's entries in a subordinate id file cover rng. The
+// caller holds the subordinate id lock.
 func grantRoot(path string, rng idmap.Range) (bool, error) {
 	data, err := os.ReadFile(path)
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
@@ -271,8 +328,8 @@ func grantRoot(path string, rng idmap.Range) (bool, error) {
 	return true, nil
 }
 
-// revokeRangesLocked undoes grantRoot for the given files (best effort;
-// used when a create fails). The caller holds the lock.
+// revokeRangesLocked removes root's line for rng from the given files
+// (best effort). The caller holds the subordinate id lock.
 func revokeRangesLocked(paths []string, rng idmap.Range) {
 	for _, path := range paths {
 		data, err := os.ReadFile(path)
@@ -285,21 +342,92 @@ func revokeRangesLocked(paths []string, rng idmap.Range) {
 	}
 }
 
-// revokeRanges takes the lock and undoes grantRoot.
+// revokeRanges undoes grantRoot when a create fails.
 func (m *Manager) revokeRanges(paths []string, rng idmap.Range) {
 	if len(paths) == 0 {
 		return
 	}
-	if unlock, err := m.Store.Lock(); err == nil {
+	if unlock, err := m.lockSubIDs(); err == nil {
 		defer unlock()
 		revokeRangesLocked(paths, rng)
 	}
 }
 
+// SubIDLockPath is the lock every install on the host takes before it
+// rewrites /etc/subuid or /etc/subgid (they are the host's, not one
+// install's).
+const SubIDLockPath = "/run/nixcloud-container/subid.lock"
+
+// lockSubIDs takes the subordinate id lock. Lock order: after the
+// container's lock and the allocation lock.
+func (m *Manager) lockSubIDs() (func(), error) {
+	path := m.SubIDLock
+	if path == "" {
+		path = SubIDLockPath
+	}
+	unlock, err := records.Store{LockPath: path}.Lock()
+	if err != nil {
+		return nil, fmt.Errorf("subordinate id lock: %w", err)
+	}
+	return unlock, nil
+}
+
+// ensureSubIDs makes root's subordinate id entries cover the container's
+// range again before it starts (a line removed by hand would make LXC
+// fail with a bare "Failed to set up id mapping").
+func (m *Manager) ensureSubIDs(rec *records.Record) error {
+	rng := idmap.Range{Start: rec.UIDBase, Size: rec.UIDSize}
+	unlock, err := m.lockSubIDs()
+	if err != nil {
+		return wrap(rec.Name, "subordinate ids", err)
+	}
+	defer unlock()
+	added := false
+	for _, path := range []string{m.SubUID, m.SubGID} {
+		changed, err := grantRoot(path, rng)
+		if err != nil {
+			return wrap(rec.Name, "subordinate ids", err)
+		}
+		if changed {
+			m.notify("container %q: root:%d:%d was missing from %s; added it back", rec.Name, rng.Start, rng.Size, path)
+			if !slices.Contains(rec.SubIDFiles, path) {
+				rec.SubIDFiles = append(rec.SubIDFiles, path)
+			}
+			added = true
+		}
+	}
+	if added {
+		return m.Store.Save(rec)
+	}
+	return nil
+}
+
+// releaseSubIDs removes the line the tool added for a destroyed
+// container's range from files, unless another container uses the range.
+// The caller holds the allocation lock.
+func (m *Manager) releaseSubIDs(name string, rng idmap.Range, files []string) error {
+	recs, err := m.Store.List()
+	if err != nil {
+		return wrap(name, "destroy: subordinate ids", err)
+	}
+	for _, r := range recs {
+		if r.Name != name && r.UIDBase == rng.Start && r.UIDSize == rng.Size {
+			return nil
+		}
+	}
+	unlock, err := m.lockSubIDs()
+	if err != nil {
+		return wrap(name, "destroy: subordinate ids", err)
+	}
+	defer unlock()
+	revokeRangesLocked(files, rng)
+	return nil
+}
+
 // build builds the record's container file into a new generation of the
 // profile; added is false when the build equals the current generation.
-func (m *Manager) build(ctx context.Context, rec *records.Record, nix generations.Nix, prof generations.Profile) (added bool, err error) {
-	path, err := nix.Build(ctx, guestInput(rec.File, rec))
+func (m *Manager) build(ctx context.Context, rec *records.Record, file string, nix generations.Nix, prof generations.Profile) (added bool, err error) {
+	path, err := nix.Build(ctx, guestInput(file, rec))
 	if err != nil {
 		return false, wrap(rec.Name, "build", err)
 	}
@@ -414,7 +542,18 @@ func (m *Manager) spec(rec *records.Record, settings *generations.Settings, lxcA
 		Interfaces: lxcInterfaces(rec),
 		AppArmor:   lxc.AppArmorEnabled(lxc.AppArmorParam),
 		Extra:      append(extra, lxcArgs...),
+		HaltSignal: m.haltSignal(rec.Name, settings),
 	}, nil
+}
+
+// haltSignal is the halt signal of the container's current generation
+// (generations.Generation.HaltSignal).
+func (m *Manager) haltSignal(name string, settings *generations.Settings) string {
+	gen, err := m.profile(name, generations.Nix{}).Current()
+	if err != nil {
+		return ""
+	}
+	return gen.HaltSignal(settings)
 }
 
 // settingsItems turns host-side settings into LXC items: bind mounts,

@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"time"
 
@@ -46,14 +48,19 @@ var ErrSwitchFailed = errors.New("switch-to-configuration failed")
 // StopTimeout is how long restarts wait for a clean shutdown.
 const StopTimeout = 30 * time.Second
 
+// ErrUpdateFailed means the new generation of a running container could
+// not be activated; the container was returned to the generation that ran.
+var ErrUpdateFailed = errors.New("the new generation failed")
+
 // Update builds a new generation from file (default: the recorded one)
 // and activates it. lxcArgs, when not nil, replace the recorded -l items;
 // a running container restarts to apply them.
 func (m *Manager) Update(ctx context.Context, name, file string, lxcArgs []string) (Result, error) {
-	rec, err := m.load(name)
+	l, rec, err := m.begin(ctx, name, true)
 	if err != nil {
 		return Result{}, err
 	}
+	defer l.Unlock()
 	if file == "" {
 		file = rec.File
 	}
@@ -89,38 +96,64 @@ func (m *Manager) Update(ctx context.Context, name, file string, lxcArgs []strin
 		}
 		lxcChanged = !slices.Equal(lxcArgs, rec.LXCArgs)
 	}
+	run, err := m.running(name)
+	if err != nil {
+		return Result{}, err
+	}
 	// The build needs the address (NixOS guests get it as `ip`), so it is
-	// claimed under the records lock now, with the record saved; a failed
-	// build puts the record back as it was.
+	// claimed under the records lock now, with the record saved together
+	// with the intent; a failed build puts the record back as it was. The
+	// file and arguments become the record's only with their generation.
 	saved := *rec
 	next := *rec
-	next.File, next.NixArgs = abs, nixArgs
-	if lxcArgs != nil {
-		next.LXCArgs = lxcArgs
-	}
+	next.Intent = &records.Intent{Op: records.OpUpdate, FromGeneration: old.Number, WasRunning: run,
+		File: abs, NixArgs: nixArgs, LXCArgs: lxcArgs, PID: os.Getpid(), Since: time.Now().UTC()}
 	if err := m.planNetwork(&next, settings, true); err != nil {
 		return Result{}, err
 	}
 	rec = &next
+	step("update:intent")
 	if err := m.checkOwnBridges(rec); err != nil {
 		return Result{}, errors.Join(err, m.saveLocked(&saved))
 	}
-	added, err := m.build(ctx, rec, nix, prof)
+	added, err := m.build(ctx, rec, abs, nix, prof)
 	if err != nil {
 		if rerr := m.saveLocked(&saved); rerr != nil {
 			err = errors.Join(err, rerr)
 		}
 		return Result{}, err
 	}
+	step("update:built")
+	if added {
+		cur, err := prof.Current()
+		if err != nil {
+			return Result{}, wrap(name, "profile", err)
+		}
+		addSource(rec, cur.Number, abs, nixArgs)
+		syncSource(rec, cur.Number)
+		if lxcArgs != nil {
+			rec.LXCArgs = lxcArgs
+		}
+	} else if lxcArgs != nil {
+		rec.LXCArgs = lxcArgs
+	}
+	if added || lxcArgs != nil {
+		if err := m.Store.Save(rec); err != nil {
+			return Result{}, err
+		}
+	}
+	step("update:recorded")
 	res, err := m.activate(ctx, rec, prof, old, added)
-	if err != nil || !lxcChanged || (res.Activation != Unchanged && res.Activation != Switched) {
-		return res, err
+	if err != nil {
+		return res, m.settledAfter(rec, err)
 	}
-	if run, err := m.running(name); err != nil || !run {
-		return res, err
+	if lxcChanged && (res.Activation == Unchanged || res.Activation == Switched) && run {
+		res.Activation = Restarted
+		if err := m.restart(ctx, rec, StopTimeout); err != nil {
+			return res, err
+		}
 	}
-	res.Activation = Restarted
-	return res, m.Restart(ctx, name, StopTimeout)
+	return res, m.done(rec)
 }
 
 // SwitchGeneration makes generation n current and activates it.
@@ -149,23 +182,94 @@ func (m *Manager) DeleteGenerations(ctx context.Context, name string, specs []st
 }
 
 func (m *Manager) changeGeneration(ctx context.Context, name string, change func(generations.Profile) error) (Result, error) {
-	rec, err := m.load(name)
+	l, rec, err := m.begin(ctx, name, true)
 	if err != nil {
 		return Result{}, err
 	}
+	defer l.Unlock()
 	nix, err := m.nix(rec.NixArgs)
 	if err != nil {
 		return Result{}, wrap(name, "generations", err)
 	}
 	prof := m.profile(name, nix)
-	old, err := prof.Current()
+	old, err := m.repairLink(rec, prof)
+	if err != nil {
+		return Result{}, err
+	}
+	run, err := m.running(name)
+	if err != nil {
+		return Result{}, err
+	}
+	if err := m.intend(rec, records.Intent{Op: records.OpSwitch, FromGeneration: old.Number, WasRunning: run}); err != nil {
+		return Result{}, err
+	}
+	if err := change(prof); err != nil {
+		return Result{}, errors.Join(wrap(name, "generations", err), m.done(rec))
+	}
+	cur, err := prof.Current()
 	if err != nil {
 		return Result{}, wrap(name, "profile", err)
 	}
-	if err := change(prof); err != nil {
-		return Result{}, wrap(name, "generations", err)
+	syncSource(rec, cur.Number)
+	for n := range rec.Sources {
+		if _, err := os.Lstat(filepath.Join(prof.Dir, fmt.Sprintf("system-%d-link", n))); err != nil {
+			delete(rec.Sources, n) // a deleted generation
+		}
 	}
-	return m.activate(ctx, rec, prof, old, true)
+	if err := m.Store.Save(rec); err != nil {
+		return Result{}, err
+	}
+	res, err := m.activate(ctx, rec, prof, old, true)
+	if err != nil {
+		return res, m.settledAfter(rec, err)
+	}
+	return res, m.done(rec)
+}
+
+// settledAfter clears the intent of a generation change whose activation
+// failed with err when the container was returned to the generation that
+// ran and runs (nothing is left to finish); otherwise the intent stays for
+// the next verb to finish. It returns err.
+func (m *Manager) settledAfter(rec *records.Record, err error) error {
+	if !errors.Is(err, ErrUpdateFailed) {
+		return err
+	}
+	if run, rerr := m.running(rec.Name); rerr == nil && run {
+		return errors.Join(err, m.done(rec))
+	}
+	return err
+}
+
+// repairLink returns the current generation; when the profile link was
+// lost while generations remain, it first points the link at the
+// generation the record says is current (else the newest) and says so.
+func (m *Manager) repairLink(rec *records.Record, prof generations.Profile) (generations.Generation, error) {
+	cur, err := prof.Current()
+	if err == nil || !errors.Is(err, generations.ErrNoGeneration) {
+		if err != nil {
+			return cur, wrap(rec.Name, "profile", err)
+		}
+		return cur, nil
+	}
+	gens, gerr := prof.Generations()
+	if gerr != nil || len(gens) == 0 {
+		return cur, wrap(rec.Name, "profile", err)
+	}
+	n := gens[len(gens)-1].Number
+	for _, g := range gens {
+		if g.Number == rec.Generation {
+			n = g.Number
+		}
+	}
+	if err := prof.Relink(n); err != nil {
+		return cur, wrap(rec.Name, "profile", err)
+	}
+	m.notify("container %q: its profile link was lost; pointed it at generation %d again", rec.Name, n)
+	cur, err = prof.Current()
+	if err != nil {
+		return cur, wrap(rec.Name, "profile", err)
+	}
+	return cur, nil
 }
 
 // Generations lists the container's generations.
@@ -182,7 +286,9 @@ func (m *Manager) Generations(name string) ([]generations.Generation, error) {
 
 // activate brings a running container onto the profile's current
 // generation: in place with switch-to-configuration when only the guest
-// system changed and it can switch, else by a restart.
+// system changed and it can switch, else by a restart. When the new
+// generation fails to start or to switch, the container goes back to the
+// generation that ran (old), running, and the error names both.
 func (m *Manager) activate(ctx context.Context, rec *records.Record, prof generations.Profile, old generations.Generation, added bool) (Result, error) {
 	name := rec.Name
 	cur, err := prof.Current()
@@ -208,10 +314,7 @@ func (m *Manager) activate(ctx context.Context, rec *records.Record, prof genera
 	}
 	if !same || !cur.HasSwitch() {
 		res.Activation = Restarted
-		if err := m.Restart(ctx, name, StopTimeout); err != nil {
-			return res, err
-		}
-		return res, nil
+		return res, m.restartOrReturn(ctx, rec, prof, old, cur, nil)
 	}
 	res.Activation = Switched
 	code, err := m.Run(name, []string{lxc.GuestProfileDir + "/system/bin/switch-to-configuration", "switch"},
@@ -222,11 +325,44 @@ func (m *Manager) activate(ctx context.Context, rec *records.Record, prof genera
 	switch code {
 	case 0:
 	case 2:
-		res.Warning = "switch-to-configuration exited 2 (some units or remounts failed, expected under unprivileged LXC)"
+		res.Warning = "switch-to-configuration exited 2 (the activation script failed; units were switched)"
+	case 4:
+		res.Warning = "switch-to-configuration exited 4 (switched; some units failed: see 'systemctl --failed' in the container)"
+	case 100:
+		// It refused to switch in place (a reboot is needed): restart.
+		res.Activation = Restarted
+		return res, m.restartOrReturn(ctx, rec, prof, old, cur, nil)
 	default:
-		return res, wrap(name, "activate", fmt.Errorf("%w with exit code %d: the guest may be half-switched; run 'nixcloud-container rollback %s'", ErrSwitchFailed, code, name))
+		why := fmt.Errorf("switch-to-configuration exited %d", code)
+		res.Activation = Restarted
+		res.Generation = old.Number
+		return res, m.restartOrReturn(ctx, rec, prof, old, cur, why)
 	}
 	return res, nil
+}
+
+// restartOrReturn restarts the locked container into generation cur; when
+// failed is set (cur could not be activated) or cur does not start, it
+// makes old current again and starts that.
+func (m *Manager) restartOrReturn(ctx context.Context, rec *records.Record, prof generations.Profile, old, cur generations.Generation, failed error) error {
+	name := rec.Name
+	if failed == nil {
+		failed = m.restart(ctx, rec, StopTimeout)
+		if failed == nil {
+			return nil
+		}
+	}
+	if err := prof.Switch(ctx, old.Number); err != nil {
+		return errors.Join(wrap(name, "activate", failed), wrap(name, "return to the generation that ran", err))
+	}
+	syncSource(rec, old.Number)
+	if err := m.Store.Save(rec); err != nil {
+		return errors.Join(wrap(name, "activate", failed), err)
+	}
+	if err := m.restart(ctx, rec, StopTimeout); err != nil {
+		return fmt.Errorf("container %q: generation %d: %w: %v; returning to generation %d failed too: %v", name, cur.Number, ErrUpdateFailed, failed, old.Number, err)
+	}
+	return fmt.Errorf("container %q: generation %d: %w: %v; back on generation %d, running", name, cur.Number, ErrUpdateFailed, failed, old.Number)
 }
 
 func sameSettings(a, b generations.Generation) (bool, error) {

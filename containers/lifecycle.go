@@ -5,10 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"sync"
 	"syscall"
 	"time"
 
+	"github.com/nixcloud/nixcloud-container/bridges"
 	"github.com/nixcloud/nixcloud-container/generations"
+	"github.com/nixcloud/nixcloud-container/idmap"
 	"github.com/nixcloud/nixcloud-container/internal/pty"
 	"github.com/nixcloud/nixcloud-container/lxc"
 	"github.com/nixcloud/nixcloud-container/records"
@@ -26,15 +29,24 @@ func (m *Manager) current(name string) (*records.Record, generations.Generation,
 	if err != nil {
 		return nil, generations.Generation{}, nil, err
 	}
-	gen, err := m.profile(name, generations.Nix{}).Current()
+	gen, settings, err := m.currentOf(rec)
+	return rec, gen, settings, err
+}
+
+// currentOf returns the record's current generation and its settings.
+func (m *Manager) currentOf(rec *records.Record) (generations.Generation, *generations.Settings, error) {
+	gen, err := m.profile(rec.Name, generations.Nix{}).Current()
 	if err != nil {
-		return nil, generations.Generation{}, nil, wrap(name, "profile", err)
+		if errors.Is(err, generations.ErrNoGeneration) {
+			err = fmt.Errorf("%w (if the profile link was lost, 'nixcloud-container switch-generation %s N' or 'rollback %s' repairs it)", err, rec.Name, rec.Name)
+		}
+		return generations.Generation{}, nil, wrap(rec.Name, "profile", err)
 	}
 	settings, err := gen.Settings()
 	if err != nil {
-		return nil, generations.Generation{}, nil, wrap(name, "profile", err)
+		return generations.Generation{}, nil, wrap(rec.Name, "profile", err)
 	}
-	return rec, gen, settings, nil
+	return gen, settings, nil
 }
 
 // State returns LXC's word for the container's state.
@@ -58,22 +70,73 @@ func (m *Manager) running(name string) (bool, error) {
 }
 
 // Start renders the container's LXC configuration from its record and
-// current generation, prepares the host network and starts it.
+// current generation, prepares the host network and starts it. A running
+// container gets its host side re-asserted (bridge ports, isolation,
+// hairpin, forwards), and the caller is told so.
 func (m *Manager) Start(ctx context.Context, name string) error {
-	rec, settings, err := m.prepareStart(name)
+	l, rec, err := m.begin(ctx, name, true)
 	if err != nil {
 		return err
 	}
-	err = lxc.Start(m.Cfg.ContainersDir(), rec.Name)
+	defer l.Unlock()
+	already, err := m.start(ctx, rec)
+	if already && err == nil {
+		m.notify("container %q is already running; its host side (bridge ports, isolation, hairpin, forwards) was re-asserted", name)
+	}
+	return err
+}
+
+// start starts the locked container; already says it was running, and
+// then only its host side was re-asserted.
+func (m *Manager) start(ctx context.Context, rec *records.Record) (already bool, err error) {
+	name := rec.Name
+	_, settings, err := m.currentOf(rec)
+	if err != nil {
+		return false, err
+	}
+	running, err := m.running(name)
+	if err != nil {
+		return false, err
+	}
+	if running {
+		return true, m.reassert(rec, settings)
+	}
+	prior := rec.Intent
+	if prior == nil {
+		if err := m.intend(rec, records.Intent{Op: records.OpStart}); err != nil {
+			return false, err
+		}
+	}
+	finish := func(err error) error {
+		if prior != nil {
+			return err // the enclosing verb clears its own intent
+		}
+		return errors.Join(err, m.done(rec))
+	}
+	if err := m.prepareStart(rec, settings); err != nil {
+		return false, finish(err)
+	}
+	step("start:prepared")
+	err = lxc.Start(m.Cfg.ContainersDir(), name)
 	if errors.Is(err, lxc.ErrRunning) {
-		return wrap(name, "start", ErrRunning)
+		return true, finish(m.reassert(rec, settings))
 	}
 	if err != nil {
 		// It may still come up (a start that timed out): make sure it
 		// does not run half set up.
-		return m.killFailedStart(rec, wrap(name, "start", err))
+		return false, finish(m.killFailedStart(rec, wrap(name, "start", err)))
 	}
-	return m.afterStart(rec, settings)
+	step("start:started")
+	return false, finish(m.afterStart(rec, settings))
+}
+
+// reassert makes the host side of a running container what its start
+// makes it: bridges, lease, port flags and forwards (all idempotent).
+func (m *Manager) reassert(rec *records.Record, settings *generations.Settings) error {
+	if err := m.networkBeforeStart(rec); err != nil {
+		return err
+	}
+	return m.networkAfterStart(rec, settings)
 }
 
 // afterStart finishes the host network of a started container; when that
@@ -92,29 +155,57 @@ func (m *Manager) afterStart(rec *records.Record, settings *generations.Settings
 }
 
 // killFailedStart kills a container whose start failed with err and
-// returns err, joined with the kill's own failure if any.
+// returns err, joined with the kill's own failure if any. The monitor
+// cgroups LXC leaves behind after a failed start go too.
 func (m *Manager) killFailedStart(rec *records.Record, err error) error {
 	if kerr := lxc.Kill(m.Cfg.ContainersDir(), rec.Name); kerr != nil && !errors.Is(kerr, lxc.ErrNotRunning) {
 		err = errors.Join(err, wrap(rec.Name, "stop after failed start", kerr))
 	}
+	lxc.RemoveCgroups(rec.Name)
 	return err
 }
 
 // StartForeground starts the container attached to the terminal and
-// returns when it stops.
-func (m *Manager) StartForeground(name string) error {
-	rec, settings, err := m.prepareStart(name)
+// returns when it stops. The container's lock is held until it runs.
+func (m *Manager) StartForeground(ctx context.Context, name string) error {
+	l, rec, err := m.begin(ctx, name, false)
 	if err != nil {
+		return err
+	}
+	var once sync.Once
+	unlock := func() { once.Do(l.Unlock) }
+	defer unlock()
+	_, settings, err := m.currentOf(rec)
+	if err != nil {
+		return err
+	}
+	if run, err := m.running(name); err != nil || run {
+		if err == nil {
+			err = wrap(name, "start", ErrRunning)
+		}
+		return err
+	}
+	if err := m.prepareStart(rec, settings); err != nil {
 		return err
 	}
 	var netErr error
 	err = lxc.StartForeground(m.Cfg.ContainersDir(), rec.Name, func() {
 		netErr = m.afterStart(rec, settings)
+		unlock()
 	})
-	if ferr := m.networkAfterStop(rec); ferr != nil && netErr == nil {
-		netErr = ferr
+	unlock()
+	// It stopped: its forwards go, unless another verb started it again
+	// meanwhile.
+	if l2, lerr := m.lock(name); lerr == nil {
+		if run, rerr := m.running(name); rerr == nil && !run {
+			if ferr := m.networkAfterStop(rec); ferr != nil && netErr == nil {
+				netErr = ferr
+			}
+		}
+		l2.Unlock()
 	}
 	if err != nil {
+		lxc.RemoveCgroups(name)
 		return wrap(name, "start", err)
 	}
 	return netErr
@@ -123,43 +214,33 @@ func (m *Manager) StartForeground(name string) error {
 // prepareStart brings the record's interfaces in line with the current
 // generation's settings, readies the host network, resets an ephemeral
 // rootfs and writes the LXC configuration.
-func (m *Manager) prepareStart(name string) (*records.Record, *generations.Settings, error) {
-	rec, _, settings, err := m.current(name)
-	if err != nil {
-		return nil, nil, err
-	}
+func (m *Manager) prepareStart(rec *records.Record, settings *generations.Settings) error {
+	name := rec.Name
 	lxcArgs, err := lxc.ParseRawItems(rec.LXCArgs, m.Cfg.AllowPrivilegedLXCItems)
 	if err != nil {
-		return nil, nil, wrap(name, "-l", err)
+		return wrap(name, "-l", err)
 	}
 	if err := m.checkSettings(settings); err != nil {
-		return nil, nil, wrap(name, "container file", err)
+		return wrap(name, "container file", err)
 	}
-	running, err := m.running(name)
-	if err != nil {
-		return nil, nil, err
-	}
-	if running {
-		return nil, nil, wrap(name, "start", ErrRunning)
+	if err := m.ensureSubIDs(rec); err != nil {
+		return err
 	}
 	if err := m.planNetwork(rec, settings, false); err != nil {
-		return nil, nil, err
+		return err
 	}
 	if err := m.checkForwards(rec, settings); err != nil {
-		return nil, nil, err
+		return err
 	}
 	if err := m.networkBeforeStart(rec); err != nil {
-		return nil, nil, err
+		return err
 	}
 	if settings.Ephemeral {
 		if err := m.resetRootfs(rec); err != nil {
-			return nil, nil, err
+			return err
 		}
 	}
-	if err := m.writeConfig(rec, settings, lxcArgs); err != nil {
-		return nil, nil, err
-	}
-	return rec, settings, nil
+	return m.writeConfig(rec, settings, lxcArgs)
 }
 
 // resetRootfs gives an ephemeral container a fresh, empty rootfs before it
@@ -177,11 +258,17 @@ func (m *Manager) resetRootfs(rec *records.Record) error {
 
 // Stop asks the guest to shut down and kills it after timeout. It reports
 // whether the shutdown was clean.
-func (m *Manager) Stop(name string, timeout time.Duration) (bool, error) {
-	rec, err := m.load(name)
+func (m *Manager) Stop(ctx context.Context, name string, timeout time.Duration) (bool, error) {
+	l, rec, err := m.begin(ctx, name, false)
 	if err != nil {
 		return false, err
 	}
+	defer l.Unlock()
+	return m.stop(rec, timeout)
+}
+
+func (m *Manager) stop(rec *records.Record, timeout time.Duration) (bool, error) {
+	name := rec.Name
 	clean, err := lxc.Stop(m.Cfg.ContainersDir(), name, timeout)
 	if errors.Is(err, lxc.ErrNotRunning) {
 		// It stopped by itself: its forwards go all the same.
@@ -194,11 +281,12 @@ func (m *Manager) Stop(name string, timeout time.Duration) (bool, error) {
 }
 
 // Terminate kills the container now.
-func (m *Manager) Terminate(name string) error {
-	rec, err := m.load(name)
+func (m *Manager) Terminate(ctx context.Context, name string) error {
+	l, rec, err := m.begin(ctx, name, false)
 	if err != nil {
 		return err
 	}
+	defer l.Unlock()
 	err = lxc.Kill(m.Cfg.ContainersDir(), name)
 	if errors.Is(err, lxc.ErrNotRunning) {
 		return errors.Join(wrap(name, "terminate", ErrNotRunning), m.networkAfterStop(rec))
@@ -211,10 +299,31 @@ func (m *Manager) Terminate(name string) error {
 
 // Restart stops the container if it runs and starts it again.
 func (m *Manager) Restart(ctx context.Context, name string, timeout time.Duration) error {
-	if _, err := m.Stop(name, timeout); err != nil && !errors.Is(err, ErrNotRunning) {
+	l, rec, err := m.begin(ctx, name, true)
+	if err != nil {
 		return err
 	}
-	return m.Start(ctx, name)
+	defer l.Unlock()
+	if err := m.intend(rec, records.Intent{Op: records.OpRestart, WasRunning: true, FromGeneration: rec.Generation}); err != nil {
+		return err
+	}
+	if err := m.restart(ctx, rec, timeout); err != nil {
+		// It finished, failing: nothing is left to resume.
+		return errors.Join(err, m.done(rec))
+	}
+	return m.done(rec)
+}
+
+// restart stops the locked container if it runs and starts it again.
+func (m *Manager) restart(ctx context.Context, rec *records.Record, timeout time.Duration) error {
+	if _, err := m.stop(rec, timeout); err != nil && !errors.Is(err, ErrNotRunning) {
+		return err
+	}
+	if rec.Intent != nil {
+		step(rec.Intent.Op + ":stopped")
+	}
+	_, err := m.start(ctx, rec)
+	return err
 }
 
 // guestPath is PATH for commands run in the guest: NixOS' system paths,
@@ -260,43 +369,107 @@ func exitCode(ws syscall.WaitStatus) int {
 }
 
 // Destroy removes the container and everything the tool made for it. A
-// running container is refused unless force, which kills it first.
+// running container is refused unless force, which kills it first. It
+// works on whatever an interrupted verb left, and on a container whose
+// record cannot be read (removed without reading it).
 func (m *Manager) Destroy(name string, force bool) error {
-	rec, err := m.Store.Load(name)
+	if err := records.ValidateName(name); err != nil {
+		return err
+	}
+	l, err := m.lock(name)
 	if err != nil {
 		return err
 	}
+	defer l.Unlock()
+	rec, err := m.Store.Load(name)
+	switch {
+	case errors.Is(err, records.ErrNotExist):
+		if !m.hasRemains(name) {
+			l.Remove()
+			return err
+		}
+		rec = nil
+	case err != nil:
+		m.notify("container %q: its record is unreadable (%v); destroying it without reading it", name, err)
+		rec = nil
+	}
+	if err := m.destroy(name, rec, force); err != nil {
+		return err
+	}
+	l.Remove()
+	return nil
+}
+
+// hasRemains reports whether anything of a container without a record is
+// left: its folder, its profile, its LXC definition.
+func (m *Manager) hasRemains(name string) bool {
+	for _, p := range []string{m.Store.ContainerDir(name), m.Cfg.ProfileDir(name)} {
+		if _, err := os.Lstat(p); err == nil {
+			return true
+		}
+	}
+	return false
+}
+
+// destroy removes everything of the locked container; rec is nil when the
+// record is missing or unreadable. Every step tolerates what is already
+// gone, so an interrupted destroy is finished by the next one.
+func (m *Manager) destroy(name string, rec *records.Record, force bool) error {
 	dir := m.Cfg.ContainersDir()
 	st, err := lxc.State(dir, name)
 	defined := !errors.Is(err, lxc.ErrNotDefined)
 	if err != nil && defined {
 		return wrap(name, "state", err)
 	}
-	if defined && st != "STOPPED" {
-		if !force {
-			return wrap(name, "destroy", fmt.Errorf("%w (stop it first, or use --force)", ErrRunning))
+	if defined && st != "STOPPED" && !force {
+		return wrap(name, "destroy", fmt.Errorf("%w (stop it first, or use --force)", ErrRunning))
+	}
+	if rec != nil {
+		if err := m.intend(rec, records.Intent{Op: records.OpDestroy}); err != nil {
+			return wrap(name, "destroy", err)
 		}
+	}
+	step("destroy:marked")
+	if defined && st != "STOPPED" {
 		if err := lxc.Kill(dir, name); err != nil && !errors.Is(err, lxc.ErrNotRunning) {
 			return wrap(name, "destroy: kill", err)
 		}
 	}
-	if err := m.networkDestroy(rec); err != nil {
+	step("destroy:killed")
+	if err := m.underNetworkLock(&records.Record{Name: name}, func() error {
+		return errors.Join(bridges.RemoveForwards(m.Cfg, name), bridges.RemoveLease(m.Cfg, name))
+	}); err != nil {
 		return err
 	}
+	step("destroy:network")
 	if err := m.profile(name, generations.Nix{}).Remove(); err != nil {
 		return wrap(name, "destroy", err)
 	}
-	if defined {
-		if err := lxc.Destroy(dir, name); err != nil && !errors.Is(err, lxc.ErrNotDefined) {
-			return wrap(name, "destroy", err)
-		}
-	}
+	step("destroy:profile")
 	unlock, err := m.Store.Lock()
 	if err != nil {
 		return wrap(name, "destroy", err)
 	}
 	defer unlock()
-	if err := os.RemoveAll(m.Store.ContainerDir(rec.Name)); err != nil {
+	// Only lines the record says the tool added go (an unreadable record
+	// says nothing, so its line stays). This comes before the record goes,
+	// so an interrupted destroy still knows them.
+	if rec != nil && len(rec.SubIDFiles) > 0 {
+		rng := idmap.Range{Start: rec.UIDBase, Size: rec.UIDSize}
+		if err := m.releaseSubIDs(name, rng, rec.SubIDFiles); err != nil {
+			return err
+		}
+	}
+	step("destroy:subids")
+	if defined {
+		// LXC removes the whole folder, record included.
+		if err := lxc.Destroy(dir, name); err != nil && !errors.Is(err, lxc.ErrNotDefined) {
+			return wrap(name, "destroy", err)
+		}
+	}
+	lxc.RemoveCgroups(name)
+	step("destroy:lxc")
+	if err := os.RemoveAll(m.Store.ContainerDir(name)); err != nil {
 		return wrap(name, "destroy: remove folder", err)
 	}
 	return nil
@@ -311,20 +484,47 @@ type Info struct {
 	Autostart  bool     `json:"autostart"`
 	Slot       int      `json:"slot"`
 	UIDBase    uint32   `json:"uid_base"`
+	// Interrupted names the verb that was interrupted on this container
+	// (create, update, start, ...); the next verb on it finishes or undoes
+	// it, destroy always removes it.
+	Interrupted string `json:"interrupted,omitempty"`
 }
 
-// List describes every finished container.
-func (m *Manager) List() ([]Info, error) {
-	recs, err := m.Store.List()
+// ErrUnreadable means some containers' records could not be read; each
+// was reported on its own.
+var ErrUnreadable = errors.New("unreadable container records")
+
+// List describes every container, an interrupted create included (state
+// INTERRUPTED). A record that cannot be read is reported and skipped; the
+// error then wraps ErrUnreadable.
+func (m *Manager) List(report func(error)) ([]Info, error) {
+	recs, bad, err := m.Store.ListAll()
 	if err != nil {
 		return nil, err
 	}
+	for _, b := range bad {
+		report(b)
+	}
 	out := []Info{}
 	for _, rec := range recs {
+		info := Info{Name: rec.Name, Slot: rec.Slot, UIDBase: rec.UIDBase, Addresses: Addresses(rec)}
+		interrupted := ""
 		if rec.Creating {
+			interrupted = "create"
+		} else if rec.Intent != nil {
+			interrupted = rec.Intent.Op
+		}
+		if interrupted != "" && !m.Store.Busy(rec.Name) {
+			info.Interrupted = interrupted
+		}
+		if rec.Creating {
+			if info.Interrupted == "" {
+				continue // being created right now
+			}
+			info.State = "INTERRUPTED"
+			out = append(out, info)
 			continue
 		}
-		info := Info{Name: rec.Name, Slot: rec.Slot, UIDBase: rec.UIDBase, Addresses: Addresses(rec)}
 		info.State, err = lxc.State(m.Cfg.ContainersDir(), rec.Name)
 		if err != nil {
 			info.State = "BROKEN"
@@ -336,6 +536,9 @@ func (m *Manager) List() ([]Info, error) {
 			}
 		}
 		out = append(out, info)
+	}
+	if len(bad) > 0 {
+		return out, fmt.Errorf("%w: %d", ErrUnreadable, len(bad))
 	}
 	return out, nil
 }

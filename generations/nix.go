@@ -9,7 +9,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 )
@@ -115,7 +117,24 @@ func (n Nix) Build(ctx context.Context, in Input) (string, error) {
 	if len(lines) == 0 || !strings.HasPrefix(lines[len(lines)-1], "/") {
 		return "", fmt.Errorf("build %s: nix-build printed no store path", in.File)
 	}
-	return lines[len(lines)-1], nil
+	path := lines[len(lines)-1]
+	if err := CheckBootable(path); err != nil {
+		return "", fmt.Errorf("build %s: %w", in.File, err)
+	}
+	return path, nil
+}
+
+// ErrNotBootable means a built generation has no executable init.
+var ErrNotBootable = errors.New("the system has no executable init")
+
+// CheckBootable refuses a generation whose system cannot boot: LXC starts
+// <generation>/init, so it must be an executable file.
+func CheckBootable(generation string) error {
+	st, err := os.Stat(filepath.Join(generation, "init"))
+	if err != nil || !st.Mode().IsRegular() || st.Mode()&0o111 == 0 {
+		return fmt.Errorf("%w (%s/init)", ErrNotBootable, generation)
+	}
+	return nil
 }
 
 // SplitArgs splits a shell-quoted string (as given to -n) into words:

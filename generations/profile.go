@@ -125,6 +125,25 @@ func (p Profile) Switch(ctx context.Context, n int) error {
 	return nil
 }
 
+// Relink points the profile link at generation n, atomically (a new
+// link renamed over the old one). It repairs a profile whose link was
+// lost while its generations are still there.
+func (p Profile) Relink(n int) error {
+	if _, err := p.find(n); err != nil {
+		return err
+	}
+	tmp := p.Path() + ".relink"
+	os.Remove(tmp)
+	if err := os.Symlink(fmt.Sprintf("system-%d-link", n), tmp); err != nil {
+		return fmt.Errorf("relink profile: %w", err)
+	}
+	if err := os.Rename(tmp, p.Path()); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("relink profile: %w", err)
+	}
+	return nil
+}
+
 // Previous returns the number of the generation before the current one.
 func (p Profile) Previous() (int, error) {
 	gens, err := p.Generations()
@@ -143,6 +162,9 @@ func (p Profile) Previous() (int, error) {
 	}
 	return 0, fmt.Errorf("rollback: %w: no current generation", ErrNoGeneration)
 }
+
+// Generation returns generation n.
+func (p Profile) Generation(n int) (Generation, error) { return p.find(n) }
 
 func (p Profile) find(n int) (Generation, error) {
 	gens, err := p.Generations()

@@ -23,6 +23,7 @@ type Settings struct {
 	ForwardPorts      []ForwardPort        `json:"forwardPorts,omitempty"`
 	Limits            Limits               `json:"limits"`
 	ExtraLxcConfig    []string             `json:"extraLxcConfig,omitempty"`
+	HaltSignal        string               `json:"haltSignal,omitempty"` // see halt.go
 }
 
 // Network says where the container is attached.
@@ -88,7 +89,7 @@ func describeJSONError(err error) string {
 // Validate checks the settings, one small check at a time.
 func (s *Settings) Validate() error {
 	for _, check := range []func(*Settings) error{
-		checkAutostart, checkNetwork, checkBindMounts, checkForwardPorts, checkLimits,
+		checkAutostart, checkNetwork, checkBindMounts, checkForwardPorts, checkLimits, checkHaltSignal,
 	} {
 		if err := check(s); err != nil {
 			return err

@@ -15,7 +15,7 @@ let
   raw = import file;
   hostKeys = [
     "autostart" "autostartPriority" "autostartDelay" "ephemeral" "network"
-    "bindMounts" "forwardPorts" "limits" "extraLxcConfig"
+    "bindMounts" "forwardPorts" "limits" "extraLxcConfig" "haltSignal"
   ];
   # A prebuilt system is a derivation or a store path; `system` as an
   # attribute set without outPath is NixOS's option tree

@@ -90,28 +90,60 @@ func TestSwitchToConfigurationInPlace(t *testing.T) {
 	}
 	h.must("create", "--start", "c", file("s0", 0))
 	pid := h.initPID("c")
-	for i, tc := range []struct {
-		code int
-		ok   bool
-	}{{0, true}, {2, true}, {1, false}, {3, false}, {4, false}} {
-		r := h.run("update", "c", file(fmt.Sprintf("s%d", i+1), tc.code))
-		if tc.ok && r.code != 0 {
-			t.Fatalf("switch exit %d: update failed: %s", tc.code, r.stderr)
+	// 0 switched; 2 and 4 switched with a warning: all in place.
+	for i, code := range []int{0, 2, 4} {
+		r := h.run("update", "c", file(fmt.Sprintf("s%d", i+1), code))
+		if r.code != 0 {
+			t.Fatalf("switch exit %d: update failed: %s", code, r.stderr)
 		}
-		if !tc.ok && (r.code != 1 || !strings.Contains(r.stderr, fmt.Sprintf("exit code %d", tc.code)) || !strings.Contains(r.stderr, "rollback")) {
-			t.Fatalf("switch exit %d: update exit %d, stderr %q", tc.code, r.code, r.stderr)
-		}
-		if tc.code == 2 && !strings.Contains(r.stderr, "warning") {
-			t.Fatalf("switch exit 2: no warning in %q", r.stderr)
+		if code != 0 && !strings.Contains(r.stderr, "warning") {
+			t.Fatalf("switch exit %d: no warning in %q", code, r.stderr)
 		}
 	}
 	calls := h.must("run", "c", "--", "cat", "/run/switch-calls")
-	if calls != strings.Repeat("switch\n", 5) {
+	if calls != strings.Repeat("switch\n", 3) {
 		t.Fatalf("switch-to-configuration calls: %q", calls)
 	}
 	if now := h.initPID("c"); now != pid {
 		t.Fatalf("init pid changed from %d to %d: the container was restarted", pid, now)
 	}
+	// Any other exit code fails hard: the container goes back to the
+	// generation that ran (4, marker s3), running, and the update exits 1
+	// naming both generations.
+	for i, code := range []int{1, 3} {
+		r := h.run("update", "c", file(fmt.Sprintf("f%d", i), code))
+		want := fmt.Sprintf("generation %d: the new generation failed: switch-to-configuration exited %d; back on generation 4, running", 5+i, code)
+		if r.code != 1 || !strings.Contains(r.stderr, want) {
+			t.Fatalf("switch exit %d: update exit %d, stderr %q, want %q", code, r.code, r.stderr, want)
+		}
+		if st := h.state("c"); st != "RUNNING" {
+			t.Fatalf("switch exit %d: state %s after the return", code, st)
+		}
+		if m := h.must("run", "c", "--", "cat", "/run/marker"); m != "s3\n" {
+			t.Fatalf("switch exit %d: marker %q, want the generation that ran (s3)", code, m)
+		}
+		if cur := currentGeneration(t, h, "c"); cur != 4 {
+			t.Fatalf("switch exit %d: current generation %d, want 4", code, cur)
+		}
+	}
+}
+
+// currentGeneration is the number list-generations marks as current.
+func currentGeneration(t *testing.T, h *host, name string) int {
+	t.Helper()
+	var gens []struct {
+		Number  int  `json:"number"`
+		Current bool `json:"current"`
+	}
+	if err := json.Unmarshal([]byte(h.must("list-generations", name, "--json")), &gens); err != nil {
+		t.Fatal(err)
+	}
+	for _, g := range gens {
+		if g.Current {
+			return g.Number
+		}
+	}
+	return 0
 }
 
 func TestRollbackRestoresHostSettings(t *testing.T) {

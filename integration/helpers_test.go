@@ -14,6 +14,10 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/nixcloud/nixcloud-container/containers"
+	"github.com/nixcloud/nixcloud-container/internal/atomicfile"
+	"github.com/nixcloud/nixcloud-container/records"
 )
 
 var (
@@ -61,19 +65,10 @@ func testMain(m *testing.M) int {
 			return 1
 		}
 	}
-	// The tool adds root's ranges to /etc/subuid and /etc/subgid; put the
-	// files back as they were afterwards.
-	for _, f := range []string{"/etc/subuid", "/etc/subgid"} {
-		data, err := os.ReadFile(f)
-		existed := err == nil
-		defer func(f string) {
-			if existed {
-				os.WriteFile(f, data, 0o644)
-			} else {
-				os.Remove(f)
-			}
-		}(f)
-	}
+	// The tool adds root's ranges to /etc/subuid and /etc/subgid and its
+	// destroy removes the lines it added; destroyAll removes those of
+	// containers whose destroy failed. Nothing else touches the files:
+	// other users (and other test runs) keep their lines.
 	return m.Run()
 }
 
@@ -177,13 +172,42 @@ func (h *host) state(name string) string {
 // networking, so nothing keeps running after it (a dnsmasq would keep the
 // namespace alive).
 func (h *host) destroyAll() {
-	entries, _ := os.ReadDir(filepath.Join(h.dir, "state", "containers"))
+	store := records.Store{Dir: filepath.Join(h.dir, "state", "containers")}
+	entries, _ := os.ReadDir(store.Dir)
 	for _, e := range entries {
-		if e.IsDir() {
-			h.run("destroy", "--force", e.Name())
+		if !e.IsDir() {
+			continue
+		}
+		rec, recErr := store.Load(e.Name())
+		h.run("destroy", "--force", e.Name())
+		if _, err := os.Stat(store.ContainerDir(e.Name())); err == nil && recErr == nil {
+			// The destroy failed: remove the lines the tool added for it
+			// (and only those).
+			removeLines(rec.SubIDFiles, fmt.Sprintf("root:%d:%d", rec.UIDBase, rec.UIDSize))
 		}
 	}
 	h.run("host", "teardown")
+}
+
+// removeLines removes one occurrence of line from each file, under the
+// tool's subordinate id lock, atomically.
+func removeLines(files []string, line string) {
+	if unlock, err := (records.Store{LockPath: containers.SubIDLockPath}).Lock(); err == nil {
+		defer unlock()
+	}
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		lines := strings.SplitAfter(string(data), "\n")
+		for i, l := range lines {
+			if strings.TrimRight(l, "\n") == line {
+				atomicfile.WriteFile(f, []byte(strings.Join(append(lines[:i:i], lines[i+1:]...), "")), 0o644)
+				break
+			}
+		}
+	}
 }
 
 // writeFile writes a file in the host's folder and returns its path.
@@ -296,4 +320,16 @@ func inNetns(t *testing.T, ns string, args ...string) string {
 		t.Fatalf("%s in %s: %v\n%s", strings.Join(args, " "), ns, err, out)
 	}
 	return string(out)
+}
+
+// dropSubIDNotices removes the tool's "added it back" notices about
+// /etc/subuid and /etc/subgid lines from stderr.
+func dropSubIDNotices(stderr string) string {
+	var keep []string
+	for _, l := range strings.SplitAfter(stderr, "\n") {
+		if !strings.Contains(l, "; added it back") {
+			keep = append(keep, l)
+		}
+	}
+	return strings.Join(keep, "")
 }

@@ -43,7 +43,7 @@ func TestLifecycle(t *testing.T) {
 	if st := h.state("c1"); st != "RUNNING" {
 		t.Fatalf("after second start: state %s", st)
 	}
-	if r := h.run("start", "c1"); r.code != 1 || !strings.Contains(r.stderr, "running") {
+	if r := h.run("start", "c1"); r.code != 0 || !strings.Contains(r.stderr, "already running") || !strings.Contains(r.stderr, "re-asserted") {
 		t.Fatalf("start of a running container: exit %d, %q", r.code, r.stderr)
 	}
 	if r := h.run("destroy", "c1"); r.code != 1 || !strings.Contains(r.stderr, "--force") {

@@ -5,6 +5,7 @@
 package lxc
 
 import (
+	"cmp"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -36,8 +37,8 @@ func (items Items) String() string {
 // inside the guest (read-only); the guest boots GuestProfileDir/system/init.
 const GuestProfileDir = "/nix/var/nixcloud-container/profile"
 
-// HaltSignal asks the guest's init for a clean shutdown: systemd's
-// SIGRTMIN+3, which the busybox example's init also honours.
+// HaltSignal is the default signal that asks the guest's init for a clean
+// shutdown (Spec.HaltSignal): systemd's SIGRTMIN+3.
 const HaltSignal = "SIGRTMIN+3"
 
 // Interface is one veth of the container.
@@ -70,6 +71,8 @@ type Spec struct {
 	AppArmor bool
 	// Extra are further items (mounts, limits, raw config), appended last.
 	Extra Items
+	// HaltSignal asks the guest's init to shut down; empty: HaltSignal.
+	HaltSignal string
 }
 
 // Render returns the LXC configuration of a container.
@@ -86,7 +89,7 @@ func Render(s Spec) Items {
 		{"lxc.mount.entry", "/nix/store nix/store none rbind,ro,create=dir 0 0"},
 		{"lxc.mount.entry", s.ProfileDir + " " + strings.TrimPrefix(GuestProfileDir, "/") + " none bind,ro,create=dir 0 0"},
 		{"lxc.init.cmd", GuestProfileDir + "/system/init"},
-		{"lxc.signal.halt", HaltSignal},
+		{"lxc.signal.halt", cmp.Or(s.HaltSignal, HaltSignal)},
 		{"lxc.console.logfile", filepath.Join(s.Dir, "console.log")},
 		{"lxc.console.size", "auto"},
 		{"lxc.log.file", filepath.Join(s.Dir, "lxc.log")},

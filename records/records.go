@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"syscall"
 	"time"
 
@@ -45,6 +46,52 @@ type Record struct {
 	// Creating is true while create has not finished; such a record
 	// holds its allocations but is not a usable container.
 	Creating bool `json:"creating,omitempty"`
+	// Generation is the current generation as the tool last set it; it
+	// repairs a lost profile link.
+	Generation int `json:"generation,omitempty"`
+	// Sources are the container file and -n arguments each generation was
+	// built from: File and NixArgs always hold the current generation's.
+	Sources map[int]Source `json:"sources,omitempty"`
+	// SubIDFiles are the subordinate id files (/etc/subuid, /etc/subgid)
+	// the tool added this container's range to; destroy removes the line
+	// again when no other container uses the range.
+	SubIDFiles []string `json:"subid_files,omitempty"`
+	// Intent is the multi-step verb under way, written before its first
+	// step and cleared after its last; one left behind was interrupted and
+	// the next verb on the container finishes or undoes it.
+	Intent *Intent `json:"intent,omitempty"`
+}
+
+// Source is what one generation was built from.
+type Source struct {
+	File    string   `json:"file"`
+	NixArgs []string `json:"nix_args,omitempty"`
+}
+
+// The verbs that record an intent.
+const (
+	OpUpdate  = "update"  // a new generation, then its activation
+	OpSwitch  = "switch"  // switch-generation, rollback, delete-generations
+	OpStart   = "start"   // LXC start, then the host side
+	OpRestart = "restart" // stop, then start
+	OpDestroy = "destroy" // every step of destroy
+)
+
+// Intent is a verb under way.
+type Intent struct {
+	Op string `json:"op"`
+	// FromGeneration is the current generation when the verb began.
+	FromGeneration int `json:"from_generation,omitempty"`
+	// WasRunning: the container ran when the verb began; it must run
+	// again when the verb ends, whatever happened in between.
+	WasRunning bool `json:"was_running,omitempty"`
+	// File, NixArgs, LXCArgs: what an update builds from; they become the
+	// record's only together with the generation they built.
+	File    string    `json:"file,omitempty"`
+	NixArgs []string  `json:"nix_args,omitempty"`
+	LXCArgs []string  `json:"lxc_args,omitempty"`
+	PID     int       `json:"pid"`
+	Since   time.Time `json:"since"`
 }
 
 // Interface is one network interface of a container.
@@ -63,6 +110,8 @@ type Store struct {
 	Dir string
 	// LockPath is state_dir/lock.
 	LockPath string
+	// LocksDir holds the per-container lock files (state_dir/locks).
+	LocksDir string
 }
 
 // ValidateName accepts a DNS label: [a-z0-9-], 1 to 63 characters, no
@@ -121,16 +170,33 @@ func (s Store) Save(r *Record) error {
 	return nil
 }
 
-// List returns every record, sorted by name.
+// List returns every record, sorted by name. A record that cannot be
+// read stands in as what its LXC configuration tells (Salvage), so that
+// allocation never hands out its slot, range or address again.
 func (s Store) List() ([]*Record, error) {
+	recs, bad, err := s.ListAll()
+	if err != nil {
+		return nil, err
+	}
+	for name := range bad {
+		recs = append(recs, s.Salvage(name))
+	}
+	sort.Slice(recs, func(i, j int) bool { return recs[i].Name < recs[j].Name })
+	return recs, nil
+}
+
+// ListAll returns every readable record, sorted by name, and the errors of
+// the records that cannot be read, by container name.
+func (s Store) ListAll() ([]*Record, map[string]error, error) {
 	entries, err := os.ReadDir(s.Dir)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
+		return nil, nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("list containers: %w", err)
+		return nil, nil, fmt.Errorf("list containers: %w", err)
 	}
 	var out []*Record
+	bad := map[string]error{}
 	for _, e := range entries {
 		if !e.IsDir() || ValidateName(e.Name()) != nil {
 			continue
@@ -140,12 +206,66 @@ func (s Store) List() ([]*Record, error) {
 			continue
 		}
 		if err != nil {
-			return nil, err
+			bad[e.Name()] = err
+			continue
 		}
 		out = append(out, r)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
-	return out, nil
+	return out, bad, nil
+}
+
+// Salvage returns what the LXC configuration of a container with an
+// unreadable record tells about its allocations: its slot (from its veth
+// names), uid range and hostonly address. It is not a usable record.
+func (s Store) Salvage(name string) *Record {
+	r := &Record{Name: name, Slot: -1, Creating: true}
+	data, _ := os.ReadFile(filepath.Join(s.ContainerDir(name), "config"))
+	var nic Interface
+	for _, line := range strings.Split(string(data), "\n") {
+		k, v, ok := strings.Cut(line, "=")
+		if !ok {
+			continue
+		}
+		k, v = strings.TrimSpace(k), strings.TrimSpace(v)
+		switch {
+		case k == "lxc.idmap":
+			var kind string
+			var in, base, size uint32
+			if n, _ := fmt.Sscanf(v, "%s %d %d %d", &kind, &in, &base, &size); n == 4 && kind == "u" {
+				r.UIDBase, r.UIDSize = base, size
+			}
+		case strings.HasSuffix(k, ".veth.pair"):
+			var slot int
+			if n, _ := fmt.Sscanf(v, "nc%dh", &slot); n == 1 && r.Slot < 0 {
+				r.Slot = slot
+			} else if n, _ := fmt.Sscanf(v, "nc%di", &slot); n == 1 && r.Slot < 0 {
+				r.Slot = slot
+			}
+		case k == "lxc.net.0.link":
+			nic.Bridge = v
+		case k == "lxc.net.0.ipv4.address":
+			nic.Name, nic.IPv4 = "hostonly", v
+		}
+	}
+	if nic.IPv4 != "" {
+		r.Interfaces = []Interface{nic}
+	}
+	return r
+}
+
+// Busy reports whether a verb holds the container's lock right now.
+func (s Store) Busy(name string) bool {
+	f, err := os.Open(filepath.Join(s.LocksDir, name+".lock"))
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_SH|syscall.LOCK_NB); err != nil {
+		return true
+	}
+	syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+	return false
 }
 
 // Lock takes the allocation lock, blocking until it is free. Call the

@@ -102,6 +102,8 @@ func manager(c *cli.Context) (*containers.Manager, error) {
 	}
 	m := containers.New(cfg)
 	m.Progress = c.App.ErrWriter
+	m.Verb = strings.TrimSpace(fmt.Sprintf("nixcloud-container %s %s", c.Command.FullName(), strings.Join(c.Args().Slice(), " ")))
+	m.Notify = func(msg string) { fmt.Fprintf(c.App.ErrWriter, "nixcloud-container: %s\n", msg) }
 	if c.Bool("debug") {
 		m.Log = slog.New(slog.NewTextHandler(c.App.ErrWriter, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"text/tabwriter"
 
@@ -45,12 +46,23 @@ var listCommand = &cli.Command{
 		if err != nil {
 			return err
 		}
-		infos, err := m.List()
-		if err != nil {
+		infos, err := m.List(func(bad error) {
+			fmt.Fprintf(c.App.ErrWriter, "nixcloud-container: %s\n", oneLine(bad.Error()))
+		})
+		if err != nil && !errors.Is(err, containers.ErrUnreadable) {
 			return err
 		}
+		// Each unreadable record has its line on stderr; the exit status
+		// says some were left out.
+		status := err
+		if status != nil {
+			status = cli.Exit("", exitFailure)
+		}
 		if c.Bool("json") {
-			return printJSON(c, infos)
+			if err := printJSON(c, infos); err != nil {
+				return err
+			}
+			return status
 		}
 		w := tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(w, "NAME\tSTATE\tADDRESSES\tGENERATION\tAUTOSTART")
@@ -60,9 +72,18 @@ var listCommand = &cli.Command{
 				addrs = fmt.Sprint(i.Addresses)
 				addrs = addrs[1 : len(addrs)-1]
 			}
-			fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%v\n", i.Name, i.State, addrs, i.Generation, i.Autostart)
+			state := i.State
+			if i.Interrupted != "" && i.State != "INTERRUPTED" {
+				state += " (interrupted " + i.Interrupted + ")"
+			} else if i.Interrupted != "" {
+				state += " (" + i.Interrupted + ")"
+			}
+			fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%v\n", i.Name, state, addrs, i.Generation, i.Autostart)
 		}
-		return w.Flush()
+		if err := w.Flush(); err != nil {
+			return err
+		}
+		return status
 	},
 }
 

@@ -20,7 +20,7 @@ var startCommand = &cli.Command{
 			return err
 		}
 		if c.Bool("foreground") {
-			return m.StartForeground(name)
+			return m.StartForeground(c.Context, name)
 		}
 		return m.Start(c.Context, name)
 	},
@@ -44,7 +44,7 @@ var stopCommand = &cli.Command{
 		if c.Duration("timeout") < 0 {
 			return usagef("stop: --timeout must not be negative")
 		}
-		clean, err := m.Stop(name, c.Duration("timeout"))
+		clean, err := m.Stop(c.Context, name, c.Duration("timeout"))
 		if err == nil && !clean {
 			fmt.Fprintf(c.App.ErrWriter, "container %q did not shut down within %s and was killed\n", name, c.Duration("timeout"))
 		}
@@ -61,7 +61,7 @@ var terminateCommand = &cli.Command{
 		if err != nil {
 			return err
 		}
-		return m.Terminate(name)
+		return m.Terminate(c.Context, name)
 	},
 }
 

@@ -10,7 +10,11 @@
 #   switchExitCode when set, the system has bin/switch-to-configuration,
 #                  which records its arguments in /run/switch-calls and
 #                  exits with this code
-{ marker ? "busybox", switchExitCode ? null }:
+#   haltSignals    the signals init shuts down on (trap names/numbers)
+#   initMode       "ok"; "not-executable": init is not executable (a
+#                  system that cannot boot); "cannot-exec": init names an
+#                  interpreter that does not exist (it fails at start)
+{ marker ? "busybox", switchExitCode ? null, haltSignals ? "37 PWR TERM INT", initMode ? "ok" }:
 let
   hostBusybox = dir:
     "${builtins.path { path = dir; name = "busybox-static"; filter = p: t: baseNameOf p == "busybox"; }}/busybox";
@@ -41,6 +45,7 @@ let
     fi
     echo "booted $(hostname)" > /run/booted
     shutdown() {
+      echo "$1" > /var/halted
       trap "" TERM
       kill -TERM -1 2>/dev/null
       sleep 0.2
@@ -48,7 +53,7 @@ let
       sync
       exit 0
     }
-    trap shutdown 37 PWR TERM INT
+    for sig in @haltSignals@; do trap "shutdown $sig" $sig; done
     while :; do
       sleep 3600 &
       wait
@@ -80,7 +85,7 @@ derivation {
   name = "busybox-guest-${marker}";
   system = builtins.currentSystem;
   builder = busybox;
-  inherit init marker dhcpScript;
+  inherit init marker dhcpScript haltSignals initMode;
   # Built from local files only: never ask a binary cache.
   preferLocalBuild = true;
   allowSubstitutes = false;
@@ -91,9 +96,13 @@ derivation {
     $B mkdir -p $out/bin
     for applet in $($B --list); do $B ln -s $B $out/bin/$applet; done
     $B ln -sf $B $out/bin/busybox
-    subst() { $B sed -e "s|@out@|$out|g" -e "s|@marker@|$marker|g" -e 's|^    ||'; }
+    subst() { $B sed -e "s|@out@|$out|g" -e "s|@marker@|$marker|g" -e "s|@haltSignals@|$haltSignals|g" -e 's|^    ||'; }
     echo "$init" | subst > $out/init
     $B chmod 555 $out/init
+    case "$initMode" in
+      not-executable) $B chmod 444 $out/init ;;
+      cannot-exec) $B sed -i -e '1s|.*|#!/nonexistent/sh|' $out/init ;;
+    esac
     echo "$dhcpScript" | subst > $out/udhcpc.script
     $B chmod 555 $out/udhcpc.script
     if [ -n "$switch" ]; then
