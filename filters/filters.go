@@ -96,7 +96,7 @@ func TableName(hostonlyBridge string) string {
 var (
 	validName  = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,15}$`)
 	validTable = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,63}$`)
-	validMAC  = regexp.MustCompile(`^[0-9a-f]{2}(:[0-9a-f]{2}){5}$`)
+	validMAC   = regexp.MustCompile(`^[0-9a-f]{2}(:[0-9a-f]{2}){5}$`)
 )
 
 func quote(s string) string { return `"` + s + `"` }
