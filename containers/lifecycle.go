@@ -101,6 +101,12 @@ func (m *Manager) start(ctx context.Context, rec *records.Record) (already bool,
 	if running {
 		return true, m.reassert(rec, settings)
 	}
+	// Refused input is refused before the intent is written: a refused
+	// start leaves the host exactly as it was.
+	lxcArgs, err := m.startInput(rec, settings)
+	if err != nil {
+		return false, err
+	}
 	prior := rec.Intent
 	if prior == nil {
 		if err := m.intend(rec, records.Intent{Op: records.OpStart}); err != nil {
@@ -113,7 +119,7 @@ func (m *Manager) start(ctx context.Context, rec *records.Record) (already bool,
 		}
 		return errors.Join(err, m.done(rec))
 	}
-	if err := m.prepareStart(rec, settings); err != nil {
+	if err := m.prepareStart(rec, settings, lxcArgs); err != nil {
 		return false, finish(err)
 	}
 	step("start:prepared")
@@ -185,7 +191,11 @@ func (m *Manager) StartForeground(ctx context.Context, name string) error {
 		}
 		return err
 	}
-	if err := m.prepareStart(rec, settings); err != nil {
+	lxcArgs, err := m.startInput(rec, settings)
+	if err != nil {
+		return err
+	}
+	if err := m.prepareStart(rec, settings, lxcArgs); err != nil {
 		return err
 	}
 	var netErr error
@@ -211,18 +221,24 @@ func (m *Manager) StartForeground(ctx context.Context, name string) error {
 	return netErr
 }
 
+// startInput checks what a start takes from the record and the generation
+// (a record or generation written by an older version may hold what is
+// refused now) and returns the record's raw LXC items.
+func (m *Manager) startInput(rec *records.Record, settings *generations.Settings) (lxc.Items, error) {
+	lxcArgs, err := lxc.ParseRawItems(rec.LXCArgs, m.Cfg.AllowPrivilegedLXCItems)
+	if err != nil {
+		return nil, wrap(rec.Name, "-l", err)
+	}
+	if err := m.checkSettings(settings); err != nil {
+		return nil, wrap(rec.Name, "container file", err)
+	}
+	return lxcArgs, nil
+}
+
 // prepareStart brings the record's interfaces in line with the current
 // generation's settings, readies the host network, resets an ephemeral
 // rootfs and writes the LXC configuration.
-func (m *Manager) prepareStart(rec *records.Record, settings *generations.Settings) error {
-	name := rec.Name
-	lxcArgs, err := lxc.ParseRawItems(rec.LXCArgs, m.Cfg.AllowPrivilegedLXCItems)
-	if err != nil {
-		return wrap(name, "-l", err)
-	}
-	if err := m.checkSettings(settings); err != nil {
-		return wrap(name, "container file", err)
-	}
+func (m *Manager) prepareStart(rec *records.Record, settings *generations.Settings, lxcArgs lxc.Items) error {
 	if err := m.ensureSubIDs(rec); err != nil {
 		return err
 	}

@@ -141,8 +141,8 @@ func (h *host) recordFileMatchesGeneration(name string) *records.Record {
 	return rec
 }
 
-// portFlags returns the bridge port flags of a host veth ("isolated on",
-// "hairpin on").
+// portFlags returns the bridge port flags of a host veth ("hairpin on",
+// "isolated on").
 func (h *host) portFlags(veth string) string {
 	h.t.Helper()
 	out, _ := exec.Command("ip", "-n", h.netns, "-d", "link", "show", "dev", veth).CombinedOutput()
@@ -309,8 +309,11 @@ func TestFaultInjection(t *testing.T) {
 			t.Fatalf("runs %q, the current generation is %s's", out, rec.File)
 		}
 		veth := fmt.Sprintf("nc%dh", rec.Slot)
-		if flags := h.portFlags(veth); flags != "hairpin on, isolated on" {
+		if flags := h.portFlags(veth); flags != "hairpin on" {
 			t.Fatalf("port flags of %s: %q", veth, flags)
+		}
+		if ports := inNetns(t, h.netns, "nft", "list", "map", "bridge", "nixcloud_brNC_hostonly", "ports"); !strings.Contains(ports, `"`+veth+`"`) {
+			t.Fatalf("no packet filter on %s:\n%s", veth, ports)
 		}
 		rules, _ := exec.Command("ip", "netns", "exec", h.netns, "iptables-save", "-t", "nat").CombinedOutput()
 		if !strings.Contains(string(rules), "container "+name) {
