@@ -89,8 +89,16 @@ func EnsureForStart(cfg hostconfig.Config, needInternet bool, ports []filters.Po
 // uplink is the interface NAT goes out of: internet.uplink, else the
 // interface of the default route of the family ("" when there is none).
 func (h *host) uplink(v6 bool) (string, error) {
-	if h.cfg.Internet.Uplink != "" {
-		return h.cfg.Internet.Uplink, nil
+	if up := h.cfg.Internet.Uplink; up != "" {
+		// MASQUERADE out of a missing interface would silently NAT nothing.
+		exists, _, _, err := h.net.linkState(up)
+		if err == nil && !exists {
+			err = ErrLinkNotFound
+		}
+		if err != nil {
+			return "", fmt.Errorf("internet.uplink %s: %w", up, err)
+		}
+		return up, nil
 	}
 	l, err := h.net.defaultRouteLink(v6)
 	if err != nil {
@@ -139,10 +147,19 @@ func (h *host) setup(internet, rebuild bool, ports []filters.Port) error {
 	if err != nil {
 		return err
 	}
+	// A new install in this namespace (its hostonly bridge is not there
+	// yet), or host setup: make sure no other install uses it.
+	if exists, _, _, err := h.net.linkState(h.cfg.Hostonly.Bridge); err != nil {
+		return err
+	} else if rebuild || !exists {
+		if err := h.checkOneInstall(); err != nil {
+			return err
+		}
+	}
 	if err := h.bridge(h.cfg.Hostonly.Bridge, ho); err != nil {
 		return err
 	}
-	if err := h.sys.set("net/ipv4/ip_forward", "1"); err != nil {
+	if err := h.setGlobal("net/ipv4/ip_forward", "1"); err != nil {
 		return err
 	}
 	uplink := ""
@@ -212,11 +229,11 @@ func (h *host) setupIPv6() error {
 		return err
 	}
 	if up != "" {
-		if err := h.sys.set("net/ipv6/conf/"+up+"/accept_ra", "2"); err != nil {
+		if err := h.setGlobal("net/ipv6/conf/"+up+"/accept_ra", "2"); err != nil {
 			return fmt.Errorf("uplink %s: %w", up, err)
 		}
 	}
-	return h.sys.set("net/ipv6/conf/all/forwarding", "1")
+	return h.setGlobal("net/ipv6/conf/all/forwarding", "1")
 }
 
 func (h *host) applyChains(ipt firewall, chains []chainSpec, rebuild bool) error {
@@ -255,8 +272,10 @@ func (h *host) applyChains(ipt firewall, chains []chainSpec, rebuild bool) error
 
 // Teardown removes everything Setup, EnsureForStart, AddLease and
 // AddForwards made: dnsmasq and its files, every owned chain, rule and
-// jump (v4 and v6), and both bridges. Missing pieces are fine; every step
-// runs and the errors are joined. Sysctls are left as they are.
+// jump (v4 and v6), the packet filter, and both bridges, and puts back the
+// global sysctls the tool changed (ip_forward, IPv6 forwarding, the
+// uplink's accept_ra). Missing pieces are fine; every step runs and the
+// errors are joined.
 func Teardown(cfg hostconfig.Config) error {
 	h, err := newHost(cfg)
 	if err != nil {
@@ -294,6 +313,9 @@ func (h *host) teardown() error {
 		if err := h.net.linkDel(br); err != nil {
 			errs = append(errs, fmt.Errorf("bridge %s: delete: %w", br, err))
 		}
+	}
+	if err := h.restoreSysctls(); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }
@@ -408,8 +430,14 @@ func (h *host) status() (Status, error) {
 		add("sysctl "+strings.ReplaceAll(path, "/", ".")+"="+want, err == nil && got == want, detail)
 	}
 	sysctl("net/ipv4/ip_forward", "1")
-	uplink, err := h.uplink(false)
-	if err != nil {
+	uplink := h.cfg.Internet.Uplink
+	if uplink != "" {
+		exists, _, _, err := h.net.linkState(uplink)
+		if err != nil {
+			return st, fmt.Errorf("uplink %s: %w", uplink, err)
+		}
+		add("uplink "+uplink, exists, "")
+	} else if uplink, err = h.uplink(false); err != nil {
 		return st, err
 	}
 	if hasV6 {
@@ -470,23 +498,6 @@ func (h *host) status() (Status, error) {
 	return st, nil
 }
 
-// SetPortFlags sets the bridge port flags of a container's host veth:
-// hairpin mode on, since a container's connection to its own port forward
-// is DNATed by br_netfilter while it is bridged and must leave by the port
-// it came in by; bridge port isolation off (an older version set it),
-// since it would drop that frame and any forward to a neighbour. Isolation
-// between containers is the packet filter's (filters.Port.Isolated). Call
-// it after the container started (LXC creates and attaches the veth then).
-func SetPortFlags(hostVeth string) error {
-	if err := (nlOps{}).setIsolated(hostVeth, false); err != nil {
-		return fmt.Errorf("veth %s: port isolation off: %w", hostVeth, err)
-	}
-	if err := (nlOps{}).setHairpin(hostVeth, true); err != nil {
-		return fmt.Errorf("veth %s: hairpin mode: %w", hostVeth, err)
-	}
-	return nil
-}
-
 // AddForwards installs the port forwards of container name: DNAT from any
 // local address of the host (from outside and from the host itself) to
 // ipv4 and, when valid, ipv6. It replaces the container's previous
@@ -541,6 +552,21 @@ func (h *host) addForwards(name string, ipv4, ipv6 netip.Addr, fwds []Forward) (
 		}
 	}
 	return nil
+}
+
+// ForwardsPresent reports whether the IPv4 port forward chain of
+// container name is there and hooked into the shared DNAT chain.
+func ForwardsPresent(cfg hostconfig.Config, name string) (bool, error) {
+	h, err := newHost(cfg)
+	if err != nil {
+		return false, fmt.Errorf("container %q: port forwards: %w", name, err)
+	}
+	c := planForwards(name, netip.Addr{}, nil)
+	ok, err := h.ipt4.ChainExists(c.Table, c.Name)
+	if err != nil || !ok {
+		return false, err
+	}
+	return h.ipt4.Exists(c.Table, dnatChain, c.hookSpec(c.Hooks[0])...)
 }
 
 // RemoveForwards removes the port forwards of container name, v4 and v6;

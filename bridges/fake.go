@@ -384,3 +384,25 @@ func (n *fakeNft) dump() string {
 	sort.Strings(out)
 	return strings.Join(out, "\n") + "\n"
 }
+
+func (n *fakeNft) MapKeys(family, table, name string) ([]string, error) {
+	var keys []string
+	for _, sc := range n.scripts {
+		for _, line := range strings.Split(sc, "\n") {
+			prefix := "add element " + family + " " + table + " " + name + " { \""
+			if rest, ok := strings.CutPrefix(line, prefix); ok {
+				keys = append(keys, rest[:strings.IndexByte(rest, '"')])
+			}
+		}
+	}
+	return keys, nil
+}
+
+func (n *fakeNft) Tables() ([]string, error) {
+	var out []string
+	for t := range n.tables {
+		out = append(out, t)
+	}
+	sort.Strings(out)
+	return out, nil
+}

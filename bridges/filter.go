@@ -1,8 +1,10 @@
 package bridges
 
 import (
+	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 
 	"github.com/nixcloud/nixcloud-container/filters"
@@ -130,6 +132,49 @@ func RemovePortFilters(cfg hostconfig.Config, name string, veths []string) error
 	}
 	if err := h.nft.Apply(b.String()); err != nil {
 		return fmt.Errorf("container %q: remove packet filter: %w", name, err)
+	}
+	return nil
+}
+
+// PortFiltersPresent reports which of the host veths have a packet filter.
+func PortFiltersPresent(cfg hostconfig.Config, veths []string) (map[string]bool, error) {
+	h := newFilesHost(cfg)
+	out := map[string]bool{}
+	table := filterTable(cfg)
+	ok, err := h.nft.TableExists("bridge", table)
+	if err != nil || !ok {
+		return out, err
+	}
+	elems, err := h.nft.MapKeys("bridge", table, "ports")
+	if err != nil {
+		return out, fmt.Errorf("packet filter: %w", err)
+	}
+	for _, v := range veths {
+		out[v] = slices.Contains(elems, v)
+	}
+	return out, nil
+}
+
+// ErrOtherInstall means another install of the tool uses the network
+// namespace.
+var ErrOtherInstall = errors.New("another nixcloud-container install uses this network namespace")
+
+// checkOneInstall refuses a second install in the network namespace: two
+// installs would share veth names (from slots) and the shared DNAT chain,
+// and one's teardown would sweep the other's chains. Each install's packet
+// filter tables are named after its hostonly bridge, which tells them
+// apart.
+func (h *host) checkOneInstall() error {
+	tables, err := h.nft.Tables()
+	if err != nil {
+		return fmt.Errorf("packet filter: %w", err)
+	}
+	ours := filterTable(h.cfg)
+	for _, t := range tables {
+		_, name, _ := strings.Cut(t, " ")
+		if strings.HasPrefix(name, filters.TablePrefix) && name != ours {
+			return fmt.Errorf("%w (nftables table %s; this one's is %s): give each install a network namespace of its own, or remove the other with its host teardown", ErrOtherInstall, t, ours)
+		}
 	}
 	return nil
 }

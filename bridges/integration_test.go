@@ -492,7 +492,7 @@ func TestIntegrationHostonlyIsolationAndForward(t *testing.T) {
 		}
 		c.must(func() error { return addAddr("hostonly", ip.String()) })
 		serveTCP(t, c, ":7", fmt.Sprintf("c%d", i))
-		w.host.must(func() error { return SetPortFlags(HostVeth(i, NICHostonly)) })
+		w.host.must(func() error { return AttachPort(HostVeth(i, NICHostonly), cfg.Hostonly.Bridge) })
 		w.host.must(func() error {
 			return SetPortFilters(cfg, fmt.Sprint(i), []filters.Port{{Veth: HostVeth(i, NICHostonly), MAC: MAC(i, 0), IPv4: ip.Addr(), Isolated: true}})
 		})

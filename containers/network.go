@@ -291,14 +291,15 @@ func (m *Manager) networkBeforeStart(rec *records.Record) error {
 	})
 }
 
-// networkAfterStart does what needs the host veths LXC made: the port
-// flags on the tool's bridges (hairpin) and the port forwards.
+// networkAfterStart does what needs the host veths LXC made: each is a
+// port of its bridge (again, when the bridge was made anew) with its flags
+// (hairpin), on the tool's bridges; and the port forwards.
 func (m *Manager) networkAfterStart(rec *records.Record, s *generations.Settings) error {
 	for _, nic := range rec.Interfaces {
 		if nic.Bridge != m.Cfg.Hostonly.Bridge && nic.Bridge != m.Cfg.Internet.Bridge {
 			continue // a bridge of the user's: not ours to change
 		}
-		if err := bridges.SetPortFlags(nic.HostVeth); err != nil {
+		if err := bridges.AttachPort(nic.HostVeth, nic.Bridge); err != nil {
 			return wrap(rec.Name, "network", err)
 		}
 	}

@@ -90,8 +90,11 @@ type Port struct {
 // its hostonly bridge (two installs in one network namespace need two
 // bridges, so they get two tables).
 func TableName(hostonlyBridge string) string {
-	return "nixcloud_" + regexp.MustCompile(`[^A-Za-z0-9_]`).ReplaceAllString(hostonlyBridge, "_")
+	return TablePrefix + regexp.MustCompile(`[^A-Za-z0-9_]`).ReplaceAllString(hostonlyBridge, "_")
 }
+
+// TablePrefix starts the name of every table of the tool's.
+const TablePrefix = "nixcloud_"
 
 var (
 	validName  = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,15}$`)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os/exec"
+	"regexp"
 	"strings"
 )
 
@@ -17,6 +18,10 @@ type Runner interface {
 	Apply(script string) error
 	// TableExists reports whether the table of the family exists.
 	TableExists(family, table string) (bool, error)
+	// Tables lists the tables of the namespace as "family name".
+	Tables() ([]string, error)
+	// MapKeys lists the keys of a map of names (ifname keys).
+	MapKeys(family, table, name string) ([]string, error)
 }
 
 // Nft runs the nft command in the caller's network namespace.
@@ -75,4 +80,49 @@ func firstLine(s string) string {
 		return s[:i]
 	}
 	return s
+}
+
+// mapKey is one quoted key of a map listing: "nc3h" : jump port_nc3h.
+var mapKey = regexp.MustCompile(`"([^"]+)"\s*:`)
+
+// MapKeys runs `nft list map FAMILY TABLE NAME` and returns its keys.
+func (Nft) MapKeys(family, table, name string) ([]string, error) {
+	p, err := nftPath()
+	if err != nil {
+		return nil, err
+	}
+	var stderr bytes.Buffer
+	cmd := exec.Command(p, "list", "map", family, table, name)
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return nil, fmt.Errorf("nft list map %s %s %s: %w: %s", family, table, name, err, firstLine(stderr.String()))
+	}
+	var keys []string
+	for _, m := range mapKey.FindAllStringSubmatch(string(out), -1) {
+		keys = append(keys, m[1])
+	}
+	return keys, nil
+}
+
+// Tables runs `nft list tables`.
+func (Nft) Tables() ([]string, error) {
+	p, err := nftPath()
+	if err != nil {
+		return nil, err
+	}
+	var stderr bytes.Buffer
+	cmd := exec.Command(p, "list", "tables")
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return nil, fmt.Errorf("nft list tables: %w: %s", err, firstLine(stderr.String()))
+	}
+	var tables []string
+	for _, line := range strings.Split(string(out), "\n") {
+		if rest, ok := strings.CutPrefix(strings.TrimSpace(line), "table "); ok {
+			tables = append(tables, rest)
+		}
+	}
+	return tables, nil
 }

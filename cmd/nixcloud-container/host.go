@@ -5,26 +5,45 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/nixcloud/nixcloud-container/bridges"
 	"github.com/nixcloud/nixcloud-container/containers"
-	"github.com/nixcloud/nixcloud-container/hostconfig"
 )
 
 var hostCommand = &cli.Command{
 	Name:  "host",
-	Usage: "prepare, remove or inspect the host's bridges, DHCP and firewall chains",
+	Usage: "prepare, remove or inspect the host's bridges, DHCP, firewall chains and packet filter",
 	Subcommands: []*cli.Command{
-		hostStep("setup", "create the bridges, start dnsmasq, add the NAT and forward chains (idempotent)", bridges.Setup),
-		hostStep("teardown", "remove everything host setup, starts and forwards made", bridges.Teardown),
 		{
-			Name:  "status",
-			Usage: "show what host setup made and what is missing (exit 1 if anything is)",
+			Name:  "setup",
+			Usage: "create the bridges, start dnsmasq, add the chains and filters, repair running containers' ports (idempotent)",
 			Action: func(c *cli.Context) error {
-				cfg, err := hostArgs(c)
+				m, err := hostManager(c)
 				if err != nil {
 					return err
 				}
-				st, err := bridges.HostStatus(cfg)
+				return m.HostSetup(c.Context)
+			},
+		},
+		{
+			Name:  "teardown",
+			Usage: "remove everything host setup, starts and forwards made (refused while containers run, unless --force)",
+			Flags: []cli.Flag{&cli.BoolFlag{Name: "force", Usage: "tear down even though containers run (they are cut off)"}},
+			Action: func(c *cli.Context) error {
+				m, err := hostManager(c)
+				if err != nil {
+					return err
+				}
+				return m.HostTeardown(c.Bool("force"))
+			},
+		},
+		{
+			Name:  "status",
+			Usage: "show what host setup made, what is missing, and running containers' ports (exit 1 if anything is missing)",
+			Action: func(c *cli.Context) error {
+				m, err := hostManager(c)
+				if err != nil {
+					return err
+				}
+				st, err := m.HostStatus()
 				if err != nil {
 					return fmt.Errorf("host status: %w", err)
 				}
@@ -39,38 +58,10 @@ var hostCommand = &cli.Command{
 	},
 }
 
-// hostArgs checks that no arguments were given and returns the host
-// configuration.
-func hostArgs(c *cli.Context) (hostconfig.Config, error) {
+// hostManager checks that no arguments were given and returns the manager.
+func hostManager(c *cli.Context) (*containers.Manager, error) {
 	if err := checkArgs(c, 0, 0); err != nil {
-		return hostconfig.Config{}, err
+		return nil, err
 	}
-	m, err := manager(c)
-	if err != nil {
-		return hostconfig.Config{}, err
-	}
-	return m.Cfg, nil
-}
-
-// hostStep is a host subcommand that applies one change to the host.
-func hostStep(name, usage string, step func(hostconfig.Config) error) *cli.Command {
-	return &cli.Command{
-		Name:  name,
-		Usage: usage,
-		Action: func(c *cli.Context) error {
-			cfg, err := hostArgs(c)
-			if err != nil {
-				return err
-			}
-			unlock, err := containers.LockNetwork(cfg)
-			if err != nil {
-				return fmt.Errorf("host %s: %w", name, err)
-			}
-			defer unlock()
-			if err := step(cfg); err != nil {
-				return fmt.Errorf("host %s: %w", name, err)
-			}
-			return nil
-		},
-	}
+	return manager(c)
 }
