@@ -2,6 +2,7 @@ package integration
 
 import (
 	"encoding/json"
+	"fmt"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -9,29 +10,24 @@ import (
 	"time"
 )
 
-// hostVeths are a container's host-side veths by guest interface name,
-// from list --json.
-func (h *host) hostVeths(name string) map[string]string {
+// hostVeth is the host-side veth of a container's interface: nc<slot>
+// and the interface name's first letter.
+func (h *host) hostVeth(name, ifc string) string {
 	h.t.Helper()
 	var list []struct {
-		Name       string `json:"name"`
-		Interfaces []struct {
-			Name     string `json:"name"`
-			HostVeth string `json:"host_veth"`
-		} `json:"interfaces"`
+		Name string `json:"name"`
+		Slot int    `json:"slot"`
 	}
 	if err := json.Unmarshal([]byte(h.must("list", "--json")), &list); err != nil {
 		h.t.Fatal(err)
 	}
-	out := map[string]string{}
 	for _, c := range list {
 		if c.Name == name {
-			for _, i := range c.Interfaces {
-				out[i.Name] = i.HostVeth
-			}
+			return fmt.Sprintf("nc%d%c", c.Slot, ifc[0])
 		}
 	}
-	return out
+	h.t.Fatalf("no container %s in list --json", name)
+	return ""
 }
 
 // hostStatus runs host status and returns its exit code and output.
@@ -79,7 +75,7 @@ func TestDriftRepaired(t *testing.T) {
 
 	// A veth of each container goes (its guest end with it).
 	for name, ifc := range map[string]string{"c1": "hostonly", "c2": "internet"} {
-		ipCmd(t, "-n", h.netns, "link", "del", h.hostVeths(name)[ifc])
+		ipCmd(t, "-n", h.netns, "link", "del", h.hostVeth(name, ifc))
 	}
 	code, out = h.hostStatus()
 	if code != 1 || !strings.Contains(out, "veth missing") {
