@@ -14,7 +14,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 
 	"github.com/coreos/go-iptables/iptables"
 	"github.com/nixcloud/nixcloud-container/filters"
@@ -240,27 +239,37 @@ func (h *host) applyChains(ipt firewall, chains []chainSpec, rebuild bool) error
 	if ipt == nil {
 		return errors.New("not available")
 	}
-	// Checking is read-only: check every chain at once (each check is a
-	// handful of iptables runs), then repair the incomplete ones in order.
-	present := make([]bool, len(chains))
-	errs := make([]error, len(chains))
-	var wg sync.WaitGroup
-	for i, c := range chains {
+	// One listing per table tells which chains are complete; a chain that
+	// does not look complete there is asked about rule by rule before it
+	// is repaired (iptables may print a rule differently).
+	listings := map[string]map[string]bool{}
+	for _, c := range chains {
 		if rebuild && !c.Keep {
+			if err := ensureChain(ipt, c); err != nil {
+				return err
+			}
 			continue
 		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			present[i], errs[i] = chainPresent(ipt, c)
-		}()
-	}
-	wg.Wait()
-	for i, c := range chains {
-		if errs[i] != nil {
-			return fmt.Errorf("chain %s/%s: check: %w", c.Table, c.Name, errs[i])
+		listing, ok := listings[c.Table]
+		if !ok {
+			lines, err := ipt.Dump(c.Table)
+			if err != nil {
+				return fmt.Errorf("table %s: list: %w", c.Table, err)
+			}
+			listing = map[string]bool{}
+			for _, l := range lines {
+				listing[l] = true
+			}
+			listings[c.Table] = listing
 		}
-		if present[i] {
+		if chainListed(listing, c) {
+			continue
+		}
+		present, err := chainPresent(ipt, c)
+		if err != nil {
+			return fmt.Errorf("chain %s/%s: check: %w", c.Table, c.Name, err)
+		}
+		if present {
 			continue
 		}
 		if err := ensureChain(ipt, c); err != nil {

@@ -406,3 +406,16 @@ func (n *fakeNft) Tables() ([]string, error) {
 	sort.Strings(out)
 	return out, nil
 }
+
+func (f *fakeFirewall) Dump(table string) ([]string, error) {
+	var out []string
+	for k := range f.chains {
+		t, c, _ := strings.Cut(k, "/")
+		if t != table {
+			continue
+		}
+		lines, _ := f.List(t, c)
+		out = append(out, lines...)
+	}
+	return out, nil
+}

@@ -1,8 +1,11 @@
 package bridges
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"os/exec"
+	"path/filepath"
 	"strings"
 
 	"github.com/coreos/go-iptables/iptables"
@@ -21,6 +24,14 @@ type firewall interface {
 	Append(table, chain string, rulespec ...string) error
 	Insert(table, chain string, pos int, rulespec ...string) error
 	DeleteById(table, chain string, id int) error
+	// Dump lists every chain and rule of a table, as iptables -S does.
+	Dump(table string) ([]string, error)
+}
+
+// xtables is go-iptables for one family, plus Dump.
+type xtables struct {
+	*iptables.IPTables
+	bin string
 }
 
 // newFirewall builds the real go-iptables runner for one family.
@@ -29,7 +40,47 @@ func newFirewall(proto iptables.Protocol) (firewall, error) {
 	if err != nil {
 		return nil, err
 	}
-	return ipt, nil
+	bin := "iptables"
+	if proto == iptables.ProtocolIPv6 {
+		bin = "ip6tables"
+	}
+	if bin, err = exec.LookPath(bin); err != nil {
+		return nil, err
+	}
+	return xtables{ipt, bin}, nil
+}
+
+// Dump runs `iptables -w 30 -t TABLE -S` once: go-iptables lists only one
+// chain at a time.
+func (x xtables) Dump(table string) ([]string, error) {
+	var stderr bytes.Buffer
+	cmd := exec.Command(x.bin, "-w", "30", "-t", table, "-S")
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return nil, fmt.Errorf("%s -t %s -S: %w: %s", filepath.Base(x.bin), table, err, strings.TrimSpace(stderr.String()))
+	}
+	return strings.Split(strings.TrimRight(string(out), "\n"), "\n"), nil
+}
+
+// chainListed reports whether c, all its rules and its jumps are in the
+// listing of c's table (Dump). A rule iptables prints differently from
+// how it is written counts as missing; chainPresent then asks iptables.
+func chainListed(listing map[string]bool, c chainSpec) bool {
+	if !listing["-N "+c.Name] {
+		return false
+	}
+	for _, r := range c.ruleSpecs() {
+		if !listing["-A "+c.Name+" "+quoteArgs(r)] {
+			return false
+		}
+	}
+	for _, h := range c.Hooks {
+		if !listing["-A "+h.From+" "+quoteArgs(c.hookSpec(h))] {
+			return false
+		}
+	}
+	return true
 }
 
 // isNotExist reports whether err says a chain or rule is missing.

@@ -234,6 +234,38 @@ func TestIntegrationSetupTwiceAndTeardown(t *testing.T) {
 			t.Errorf("state after setup lacks %q:\n%s", want, first)
 		}
 	}
+	// Every chain reads back from one listing of its table exactly as it
+	// was written, so starts check the host with one iptables run per
+	// table instead of one per rule.
+	w.host.must(func() error {
+		h, err := newHost(w.cfg)
+		if err != nil {
+			return err
+		}
+		plan, err := planHost(w.cfg, "up0", true)
+		if err != nil {
+			return err
+		}
+		for _, fam := range []struct {
+			ipt    firewall
+			chains []chainSpec
+		}{{h.ipt4, plan.V4}, {h.ipt6, plan.V6}} {
+			for _, c := range fam.chains {
+				lines, err := fam.ipt.Dump(c.Table)
+				if err != nil {
+					return err
+				}
+				listing := map[string]bool{}
+				for _, l := range lines {
+					listing[l] = true
+				}
+				if !chainListed(listing, c) {
+					t.Errorf("chain %s/%s does not read back as written:\n%s\n---\n%s", c.Table, c.Name, renderChains("", []chainSpec{c}), strings.Join(lines, "\n"))
+				}
+			}
+		}
+		return nil
+	})
 	var fwd, ra string
 	w.host.must(func() error {
 		var err error

@@ -27,7 +27,10 @@ type hook struct {
 	Match []string // extra match before the jump
 }
 
-// chainSpec is one chain the tool owns, with its rules and the jumps into it.
+// chainSpec is one chain the tool owns, with its rules and the jumps into
+// it. Rules are written the way iptables -S prints them back (matches in
+// its order, implicit modules and default options spelled out), so that
+// one listing of a table shows whether they are all there.
 type chainSpec struct {
 	Table string
 	Name  string
@@ -91,8 +94,8 @@ func planHost(cfg hostconfig.Config, uplink string, internet bool) (hostPlan, er
 				{"-o", hb, "-m", "conntrack", "--ctstate", "DNAT", "-j", "ACCEPT"},
 				{"-i", hb, "-m", "conntrack", "--ctstate", "RELATED,ESTABLISHED", "-j", "ACCEPT"},
 				// Hostonly containers reach the host only: nothing is routed.
-				{"-i", hb, "-j", "REJECT"},
-				{"-o", hb, "-j", "REJECT"},
+				{"-i", hb, "-j", "REJECT", "--reject-with", "icmp-port-unreachable"},
+				{"-o", hb, "-j", "REJECT", "--reject-with", "icmp-port-unreachable"},
 			}},
 		chainSpec{Table: tableNAT, Name: chainName(hb, "POST"), Tag: hTag,
 			Hooks: []hook{{From: "POSTROUTING"}},
@@ -136,15 +139,15 @@ func planHost(cfg hostconfig.Config, uplink string, internet bool) (hostPlan, er
 				masq,
 				// Forwards used from the host's loopback and hairpin
 				// forwards from a container to its own bridge.
-				{"-o", ib, "-s", "127.0.0.0/8", "-m", "conntrack", "--ctstate", "DNAT", "-j", "MASQUERADE"},
-				{"-o", ib, "-s", subnet, "-m", "conntrack", "--ctstate", "DNAT", "-j", "MASQUERADE"},
+				{"-s", "127.0.0.0/8", "-o", ib, "-m", "conntrack", "--ctstate", "DNAT", "-j", "MASQUERADE"},
+				{"-s", subnet, "-o", ib, "-m", "conntrack", "--ctstate", "DNAT", "-j", "MASQUERADE"},
 			}},
 		chainSpec{Table: tableFilter, Name: chainName(ib, "IN"), Tag: iTag,
 			Hooks: []hook{{From: "INPUT"}},
 			Rules: [][]string{
-				{"-i", ib, "-p", "udp", "--dport", "67", "-j", "ACCEPT"},
-				{"-i", ib, "-p", "udp", "--dport", "53", "-j", "ACCEPT"},
-				{"-i", ib, "-p", "tcp", "--dport", "53", "-j", "ACCEPT"},
+				{"-i", ib, "-p", "udp", "-m", "udp", "--dport", "67", "-j", "ACCEPT"},
+				{"-i", ib, "-p", "udp", "-m", "udp", "--dport", "53", "-j", "ACCEPT"},
+				{"-i", ib, "-p", "tcp", "-m", "tcp", "--dport", "53", "-j", "ACCEPT"},
 			}},
 	)
 	if cfg.Internet.IPv6.Prefix == "" {
@@ -156,9 +159,9 @@ func planHost(cfg hostconfig.Config, uplink string, internet bool) (hostPlan, er
 			Hooks: []hook{{From: "INPUT"}},
 			Rules: [][]string{
 				{"-i", ib, "-p", "ipv6-icmp", "-j", "ACCEPT"},
-				{"-i", ib, "-p", "udp", "--dport", "547", "-j", "ACCEPT"},
-				{"-i", ib, "-p", "udp", "--dport", "53", "-j", "ACCEPT"},
-				{"-i", ib, "-p", "tcp", "--dport", "53", "-j", "ACCEPT"},
+				{"-i", ib, "-p", "udp", "-m", "udp", "--dport", "547", "-j", "ACCEPT"},
+				{"-i", ib, "-p", "udp", "-m", "udp", "--dport", "53", "-j", "ACCEPT"},
+				{"-i", ib, "-p", "tcp", "-m", "tcp", "--dport", "53", "-j", "ACCEPT"},
 			}},
 		dnatBase(forwardsTag()),
 	)
