@@ -191,15 +191,21 @@ func (h *host) setup(internet, rebuild bool, ports []filters.Port) error {
 	if err != nil {
 		return err
 	}
-	if err := h.applyChains(h.ipt4, plan.V4, rebuild); err != nil {
-		return fmt.Errorf("iptables: %w", err)
+	// The packet filter (nftables) and the chains (iptables) are
+	// independent: nft runs while the chains are checked.
+	waitFilter, err := h.startHostFilter(ports)
+	if err != nil {
+		return err
 	}
-	if len(plan.V6) > 0 {
+	chainsErr := h.applyChains(h.ipt4, plan.V4, rebuild)
+	if chainsErr != nil {
+		chainsErr = fmt.Errorf("iptables: %w", chainsErr)
+	} else if len(plan.V6) > 0 {
 		if err := h.applyChains(h.ipt6, plan.V6, rebuild); err != nil {
-			return fmt.Errorf("ip6tables: %w", err)
+			chainsErr = fmt.Errorf("ip6tables: %w", err)
 		}
 	}
-	if err := h.applyHostFilter(ports); err != nil {
+	if err := errors.Join(chainsErr, waitFilter()); err != nil {
 		return err
 	}
 	if internet {

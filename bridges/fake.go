@@ -372,6 +372,11 @@ func (n *fakeNft) Apply(script string) error {
 	return nil
 }
 
+func (n *fakeNft) Start(script string) (func() error, error) {
+	err := n.Apply(script)
+	return func() error { return err }, nil
+}
+
 func (n *fakeNft) TableExists(family, table string) (bool, error) {
 	return n.tables[family+" "+table], nil
 }

@@ -59,28 +59,35 @@ func hostFilter(cfg hostconfig.Config) (filters.Host, error) {
 	return h, nil
 }
 
-// applyHostFilter makes the host part of the packet filter converge and
-// sets the filters of ports, in one transaction.
-func (h *host) applyHostFilter(ports []filters.Port) error {
+// startHostFilter starts making the host part of the packet filter
+// converge, with the filters of ports in the same transaction, and returns
+// the function that waits for it.
+func (h *host) startHostFilter(ports []filters.Port) (func() error, error) {
 	spec, err := hostFilter(h.cfg)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	script, err := filters.RenderHost(spec)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if len(ports) > 0 {
 		p, err := filters.RenderPorts(spec.Table, ports)
 		if err != nil {
-			return err // names the container
+			return nil, err // names the container
 		}
 		script += p
 	}
-	if err := h.nft.Apply(script); err != nil {
-		return fmt.Errorf("packet filter: %w", err)
+	wait, err := h.nft.Start(script)
+	if err != nil {
+		return nil, fmt.Errorf("packet filter: %w", err)
 	}
-	return nil
+	return func() error {
+		if err := wait(); err != nil {
+			return fmt.Errorf("packet filter: %w", err)
+		}
+		return nil
+	}, nil
 }
 
 // removeFilters deletes the install's tables, with every port's filter.

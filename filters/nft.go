@@ -16,6 +16,10 @@ var ErrNoNft = errors.New("nft not found (install Debian's nftables package)")
 type Runner interface {
 	// Apply runs script as one transaction.
 	Apply(script string) error
+	// Start starts applying script and returns the function that waits
+	// for it to be done. The nft process is started on the calling
+	// thread, so it runs in that thread's network namespace.
+	Start(script string) (wait func() error, err error)
 	// TableExists reports whether the table of the family exists.
 	TableExists(family, table string) (bool, error)
 	// Tables lists the tables of the namespace as "family name".
@@ -40,19 +44,33 @@ func nftPath() (string, error) {
 }
 
 // Apply runs `nft -f -` with script on its stdin.
-func (Nft) Apply(script string) error {
-	p, err := nftPath()
+func (n Nft) Apply(script string) error {
+	wait, err := n.Start(script)
 	if err != nil {
 		return err
+	}
+	return wait()
+}
+
+// Start starts `nft -f -` with script on its stdin.
+func (Nft) Start(script string) (func() error, error) {
+	p, err := nftPath()
+	if err != nil {
+		return nil, err
 	}
 	cmd := exec.Command(p, "-f", "-")
 	cmd.Stdin = strings.NewReader(script)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
-	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("nft: %w: %s", err, firstLine(stderr.String()))
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("nft: %w", err)
 	}
-	return nil
+	return func() error {
+		if err := cmd.Wait(); err != nil {
+			return fmt.Errorf("nft: %w: %s", err, firstLine(stderr.String()))
+		}
+		return nil
+	}, nil
 }
 
 // TableExists runs `nft list table FAMILY TABLE`.
