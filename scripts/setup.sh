@@ -10,7 +10,7 @@ if [ "$(id -u)" != 0 ]; then
   exit 1
 fi
 
-packages=(lxc lxc-dev pkg-config nix-bin dnsmasq-base iptables nftables busybox-static uidmap iproute2 gcc)
+packages=(lxc lxc-dev pkg-config nix-bin dnsmasq-base iptables nftables busybox-static uidmap iproute2 gcc curl ca-certificates)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -21,10 +21,6 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
-export PATH=$PATH:/usr/local/go/bin
-if ! command -v go >/dev/null; then
-  echo "setup.sh: Go (1.22 or newer) is needed at /usr/local/go or on PATH" >&2
-  exit 1
-fi
+. scripts/go.sh
 go build -o nixcloud-container ./cmd/nixcloud-container
 echo "setup.sh: built $(pwd)/nixcloud-container"

@@ -4,7 +4,7 @@
 # namespaces the tests create). Needs root and scripts/setup.sh first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export PATH=$PATH:/usr/local/go/bin
+. scripts/go.sh
 unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
 if [ -n "$unformatted" ]; then
   echo "not gofmt-formatted: $unformatted" >&2
