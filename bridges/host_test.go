@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/nixcloud/nixcloud-container/hostconfig"
+	"github.com/nixcloud/nixcloud-container/internal/golden"
 )
 
 type fakeHost struct {
@@ -131,7 +132,7 @@ func TestEnsureForStartHostonlyOnly(t *testing.T) {
 	if len(f.dhcp.running) != 0 {
 		t.Errorf("dnsmasq started without need")
 	}
-	golden(t, "ensure-hostonly-state", f.dump())
+	golden.Check(t, "ensure-hostonly-state", f.dump())
 }
 
 func TestEnsureForStartRestartsDnsmasq(t *testing.T) {
@@ -179,7 +180,7 @@ func TestForwardsAddRemove(t *testing.T) {
 	if err := f.addForwards("db", netip.MustParseAddr("10.101.0.3"), netip.Addr{}, []Forward{{"tcp", 5432, 5432}}); err != nil {
 		t.Fatal(err)
 	}
-	golden(t, "forwards-state", f.fw4.dump())
+	golden.Check(t, "forwards-state", f.fw4.dump())
 	if f.fw6.dump() != "" {
 		t.Errorf("ip6 rules without an IPv6 address:\n%s", f.fw6.dump())
 	}
@@ -257,7 +258,7 @@ func TestStatusText(t *testing.T) {
 	if st.OK() {
 		t.Errorf("status OK without the internet bridge")
 	}
-	golden(t, "status-hostonly", st.String())
+	golden.Check(t, "status-hostonly", st.String())
 }
 
 func itoa(i int) string { return strconv.Itoa(i) }

@@ -1,38 +1,13 @@
 package bridges
 
 import (
-	"flag"
 	"net/netip"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/nixcloud/nixcloud-container/hostconfig"
+	"github.com/nixcloud/nixcloud-container/internal/golden"
 )
-
-var update = flag.Bool("update", false, "rewrite testdata/*.golden")
-
-// golden compares got with testdata/<name>.golden (rewritten with -update).
-func golden(t *testing.T, name, got string) {
-	t.Helper()
-	path := filepath.Join("testdata", name+".golden")
-	if *update {
-		if err := os.MkdirAll("testdata", 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if got != string(want) {
-		t.Errorf("%s differs from %s:\n--- got\n%s--- want\n%s", name, path, got, want)
-	}
-}
 
 func goldenConfig(ipv6 bool) hostconfig.Config {
 	cfg := hostconfig.Default()
@@ -60,7 +35,7 @@ func TestHostPlanGolden(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			golden(t, tt.name, renderChains("ip4", p.V4)+renderChains("ip6", p.V6))
+			golden.Check(t, tt.name, renderChains("ip4", p.V4)+renderChains("ip6", p.V6))
 		})
 	}
 }
@@ -80,7 +55,7 @@ func TestForwardsGolden(t *testing.T) {
 	fwds := []Forward{{"tcp", 8080, 80}, {"udp", 5353, 53}}
 	got := renderChains("ip4", []chainSpec{planForwards("web", netip.MustParseAddr("10.202.0.10"), fwds)}) +
 		renderChains("ip6", []chainSpec{planForwards("web", netip.MustParseAddr("fd00:1::4e:43ff:fe00:1"), fwds)})
-	golden(t, "forwards", got)
+	golden.Check(t, "forwards", got)
 }
 
 func TestForwardValidate(t *testing.T) {
@@ -107,7 +82,7 @@ func TestDnsmasqArgsGolden(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			golden(t, tt.name, strings.Join(args, "\n")+"\n")
+			golden.Check(t, tt.name, strings.Join(args, "\n")+"\n")
 		})
 	}
 	cfg := goldenConfig(true)

@@ -2,33 +2,15 @@ package filters
 
 import (
 	"errors"
-	"flag"
 	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/nixcloud/nixcloud-container/internal/golden"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files")
-
-func golden(t *testing.T, name, got string) {
-	t.Helper()
-	p := filepath.Join("testdata", name+".golden")
-	if *update {
-		if err := os.WriteFile(p, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got != string(want) {
-		t.Fatalf("%s differs from %s (run with -update to accept):\n%s", name, p, got)
-	}
-}
 
 func testHost() Host {
 	return Host{Table: TableName("brNC-hostonly"), Bridges: []Bridge{
@@ -53,7 +35,7 @@ func TestRenderGolden(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	golden(t, "host", host)
+	golden.Check(t, "host", host)
 	var ports strings.Builder
 	for _, p := range testPorts() {
 		s, err := RenderPort(TableName("brNC-hostonly"), p)
@@ -62,12 +44,12 @@ func TestRenderGolden(t *testing.T) {
 		}
 		ports.WriteString(s)
 	}
-	golden(t, "ports", ports.String())
+	golden.Check(t, "ports", ports.String())
 	rm, err := RenderRemovePort(TableName("brNC-hostonly"), "nc3h")
 	if err != nil {
 		t.Fatal(err)
 	}
-	golden(t, "remove-port", rm)
+	golden.Check(t, "remove-port", rm)
 }
 
 func TestRenderRefusesBadInput(t *testing.T) {
