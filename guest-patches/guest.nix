@@ -192,8 +192,13 @@ in
           # to link-local IPv4 while dnsmasq answers.
           noarp
           noipv4ll
+          # The host's packet filter lets IPv6 out of this port only from
+          # the EUI-64 SLAAC address of its MAC (and link-local): no
+          # RFC 7217 or temporary addresses.
+          slaac hwaddr
         '';
       };
+      networking.tempAddresses = lib.mkDefault "disabled";
     })
 
     # Same for a container that opts into systemd-networkd: NixOS turns the
@@ -206,6 +211,9 @@ in
       systemd.network.networks."40-internet" = {
         dhcpV4Config.ClientIdentifier = "mac"; # networkd defaults to a DUID
         networkConfig.IPv6AcceptRA = true;
+        # The EUI-64 address, the only global one the host lets out.
+        networkConfig.IPv6PrivacyExtensions = false;
+        ipv6AcceptRAConfig.Token = "eui64";
       };
     })
   ];

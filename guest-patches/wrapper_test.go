@@ -104,6 +104,7 @@ type probe struct {
 	DhcpcdDeny        []string          `json:"dhcpcdDeny"`
 	DhcpcdWait        string            `json:"dhcpcdWait"`
 	DhcpcdExtraConfig string            `json:"dhcpcdExtraConfig"`
+	TempAddresses     any               `json:"tempAddresses"`
 	NixEnable         bool              `json:"nixEnable"`
 	AutologinUser     *string           `json:"autologinUser"`
 	UpstreamUnits     []string          `json:"upstreamUnits"`
@@ -306,10 +307,15 @@ func TestWrapperSettingsShape(t *testing.T) {
 	if p.DhcpcdWait != "ipv4" {
 		t.Errorf("dhcpcd.wait = %q, want ipv4 (never wait for IPv6)", p.DhcpcdWait)
 	}
+	// The host's filter lets out only the EUI-64 SLAAC address.
+	if !strings.Contains(p.DhcpcdExtraConfig, "\nslaac hwaddr\n") || p.TempAddresses != "disabled" {
+		t.Errorf("dhcpcd extraConfig = %q, tempAddresses = %v; want slaac hwaddr and disabled", p.DhcpcdExtraConfig, p.TempAddresses)
+	}
 	// The file opts into networkd: the same, networkd's way.
 	wantInternet := map[string]any{
-		"dhcpV4Config":  map[string]any{"ClientIdentifier": "mac"},
-		"networkConfig": map[string]any{"IPv6AcceptRA": true},
+		"dhcpV4Config":       map[string]any{"ClientIdentifier": "mac"},
+		"networkConfig":      map[string]any{"IPv6AcceptRA": true, "IPv6PrivacyExtensions": false},
+		"ipv6AcceptRAConfig": map[string]any{"Token": "eui64"},
 	}
 	if !reflect.DeepEqual(p.NetworkdInternet, wantInternet) {
 		t.Errorf("networkd 40-internet = %v, want %v", p.NetworkdInternet, wantInternet)

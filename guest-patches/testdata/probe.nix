@@ -33,6 +33,7 @@ in
   dhcpcdDeny = c.networking.dhcpcd.denyInterfaces;
   dhcpcdWait = c.networking.dhcpcd.wait;
   dhcpcdExtraConfig = c.networking.dhcpcd.extraConfig;
+  tempAddresses = orNull [ "networking" "tempAddresses" ] c.networking.tempAddresses;
   nixEnable = c.nix.enable;
   autologinUser = c.services.getty.autologinUser;
   upstreamUnits = c.systemd.additionalUpstreamSystemUnits;
