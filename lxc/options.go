@@ -341,7 +341,14 @@ func nonEmpty(tail string) bool { return tail != "" }
 // isControllerFile accepts "memory.high", "devices.allow", ...
 func isControllerFile(tail string) bool {
 	ctrl, file, ok := strings.Cut(tail, ".")
-	return ok && ctrl != "" && file != ""
+	// LXC opens the file by this name beneath the container's cgroup.
+	return ok && ctrl != "" && file != "" && !strings.ContainsAny(tail, "/\\") && !strings.Contains(tail, "..")
+}
+
+// mountFields splits an fstab line as glibc's getmntent does: on spaces
+// and tabs.
+func mountFields(value string) []string {
+	return strings.FieldsFunc(value, func(r rune) bool { return r == ' ' || r == '\t' })
 }
 
 // isRlimit accepts the RLIMIT_ names LXC knows, lower case without the
@@ -404,7 +411,12 @@ func checkMountEntry(value string) error {
 	if value == "" {
 		return fmt.Errorf("%w: an empty lxc.mount.entry clears every mount entry, the nix store's too", ErrRefused)
 	}
-	fields := strings.Fields(value)
+	if strings.IndexFunc(value, func(r rune) bool { return r != ' ' && r != '\t' && (unicode.IsSpace(r) || unicode.IsControl(r)) }) >= 0 {
+		// glibc's getmntent splits on spaces and tabs only: other white
+		// space would make LXC see other fields than the checks here.
+		return fmt.Errorf("%w: lxc.mount.entry may hold no white space but spaces and tabs, and no control characters", ErrInvalidItem)
+	}
+	fields := mountFields(value)
 	if len(fields) < 4 || len(fields) > 6 {
 		return fmt.Errorf("%w: lxc.mount.entry wants \"source target fstype options [dump [pass]]\"", ErrInvalidItem)
 	}

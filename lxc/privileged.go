@@ -140,13 +140,15 @@ func PrivilegedReason(key, value string) string {
 			}
 		}
 	case "lxc.mount.entry":
-		fields := strings.Fields(value)
+		// LXC finds "idmap=" anywhere in the options (strstr), so any
+		// mention of it is refused, wherever it stands.
+		if strings.Contains(strings.ToLower(value), "idmap") {
+			return reasonIdmapMount
+		}
+		fields := mountFields(value)
 		if len(fields) >= 4 {
 			for _, o := range strings.Split(fields[3], ",") {
-				if o == "idmap" || strings.HasPrefix(o, "idmap=") {
-					return reasonIdmapMount
-				}
-				if o == "shared" || o == "rshared" {
+				if strings.Contains(o, "shared") {
 					return reasonPropagation
 				}
 			}

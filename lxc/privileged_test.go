@@ -19,6 +19,9 @@ func TestPrivilegedItems(t *testing.T) {
 		{"lxc.mount.entry = /etc etc/hostetc none bind,idmap=container 0 0", "idmapped mount"},
 		{"lxc.mount.entry = /etc mnt none bind,ro,idmap=/proc/1/ns/user 0 0", "idmapped mount"},
 		{"lxc.mount.entry = /srv/x mnt/x none rbind,rshared 0 0", "propagation"},
+		// LXC finds "idmap=" anywhere in the options.
+		{"lxc.mount.entry = /etc etc2 none bind,create=dir,xidmap=container 0 0", "idmapped mount"},
+		{"lxc.mount.entry = /etc etc2 none bind,create=dir,x-idmap=container", "idmapped mount"},
 		{"lxc.apparmor.profile = unconfined", "AppArmor"},
 		{"lxc.apparmor.allow_nesting = 1", "AppArmor"},
 		{"lxc.apparmor.allow_incomplete = 1", "AppArmor"},
@@ -107,6 +110,18 @@ func TestPrivilegedItems(t *testing.T) {
 				t.Errorf("%v", err)
 			}
 		})
+	}
+	// White space that getmntent does not split on, and cgroup file names
+	// that leave the container's cgroup, are refused whatever the switch.
+	for _, in := range []string{
+		"lxc.mount.entry = /etc etc2 none bind,create=dir,x\vy,shared 0 0",
+		"lxc.mount.entry = /etc\fetc2 none bind 0 0",
+		"lxc.cgroup2.a/../../cgroup.procs = 1",
+		"lxc.cgroup.memory..limit_in_bytes = 1",
+	} {
+		if _, err := ParseRawItem(in, true); err == nil {
+			t.Errorf("ParseRawItem(%q, true) accepted", in)
+		}
 	}
 	// Items the tool manages stay refused with the switch on.
 	for _, in := range []string{"lxc.idmap = u 0 0 65536", "lxc.autodev = 0", "lxc.namespace.share.user = 1", "lxc.include = /x"} {
