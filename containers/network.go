@@ -366,7 +366,8 @@ func portFilters(cfg hostconfig.Config, rec *records.Record) []filters.Port {
 		p := filters.Port{Container: rec.Name, Veth: nic.HostVeth, MAC: nic.MAC,
 			IPv4: addrOf(nic.IPv4), DHCP: nic.Name == bridges.NICInternet,
 			Isolated: nic.Bridge == cfg.Hostonly.Bridge && cfg.Hostonly.IsolateContainers ||
-				nic.Bridge == cfg.Internet.Bridge && cfg.Internet.IsolateContainers}
+				nic.Bridge == cfg.Internet.Bridge && cfg.Internet.IsolateContainers,
+			AnyIPv6: nic.Bridge != cfg.Hostonly.Bridge && nic.Bridge != cfg.Internet.Bridge}
 		if a := addrOf(nic.IPv6); a.IsValid() {
 			p.IPv6 = []netip.Addr{a}
 		}

@@ -80,6 +80,10 @@ type Port struct {
 	IPv4      netip.Addr   // invalid: the port may send no IPv4
 	IPv6      []netip.Addr // global addresses; link-local ones are always allowed
 	DHCP      bool         // may send DHCPv4 requests from 0.0.0.0
+	// AnyIPv6 lets IPv6 out from any source: the port is on a bridge of
+	// the user's, whose IPv6 (SLAAC, DHCPv6 from the LAN) the tool does
+	// not know.
+	AnyIPv6 bool
 	// Isolated: the port receives nothing bridged from another port but
 	// port forwards (DNAT), so neighbours cannot reach it while a
 	// neighbour's (or its own) connection to a forward still can.
@@ -305,13 +309,18 @@ func RenderPort(table string, p Port) (string, error) {
 	targets := make([]string, 0, len(p.IPv6))
 	for _, a := range p.IPv6 {
 		v6 = append(v6, a.String())
-		targets = append(targets, fmt.Sprintf("@nh,384,128 != 0x%x", a.AsSlice()))
+		targets = append(targets, fmt.Sprintf("@th,64,128 != 0x%x", a.AsSlice()))
 	}
-	rule("ip6 saddr != { %s } drop", strings.Join(v6, ", "))
+	if !p.AnyIPv6 {
+		rule("ip6 saddr != { %s } drop", strings.Join(v6, ", "))
+	}
 	rule("icmpv6 type { nd-router-advert, nd-redirect } drop")
-	// A neighbour advertisement's target (48 bytes into the packet) must
-	// be link-local or one of the port's own addresses.
-	rule("icmpv6 type nd-neighbor-advert @nh,384,16 & 0xffc0 != 0xfe80 %sdrop", strings.Join(append(targets, ""), " "))
+	if !p.AnyIPv6 {
+		// A neighbour advertisement's target (8 bytes into the ICMPv6
+		// header, past any extension headers) must be link-local or one
+		// of the port's own addresses.
+		rule("icmpv6 type nd-neighbor-advert @th,64,16 & 0xffc0 != 0xfe80 %sdrop", strings.Join(append(targets, ""), " "))
+	}
 	rule("ether type ip6 udp sport 547 drop")
 	rule("ether type ip6 accept")
 	rule("drop")

@@ -27,6 +27,7 @@ func testPorts() []Port {
 		{Container: "web", Veth: "nc3h", MAC: "02:4e:43:00:00:30", IPv4: netip.MustParseAddr("10.101.0.2"), Isolated: true},
 		{Container: "web", Veth: "nc3i", MAC: "02:4E:43:00:00:31", IPv4: netip.MustParseAddr("10.202.0.13"),
 			IPv6: []netip.Addr{netip.MustParseAddr("fd42:4e43::4e:43ff:fe00:31")}, DHCP: true},
+		{Container: "lan", Veth: "nc4h", MAC: "02:4e:43:00:00:40", IPv4: netip.MustParseAddr("192.168.1.50"), AnyIPv6: true},
 	}
 }
 
