@@ -5,11 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"sync"
 	"syscall"
 	"time"
 
-	"github.com/nixcloud/nixcloud-container/bridges"
 	"github.com/nixcloud/nixcloud-container/generations"
 	"github.com/nixcloud/nixcloud-container/idmap"
 	"github.com/nixcloud/nixcloud-container/internal/pty"
@@ -167,7 +167,7 @@ func (m *Manager) killFailedStart(rec *records.Record, err error) error {
 	if kerr := lxc.Kill(m.Cfg.ContainersDir(), rec.Name); kerr != nil && !errors.Is(kerr, lxc.ErrNotRunning) {
 		err = errors.Join(err, wrap(rec.Name, "stop after failed start", kerr))
 	}
-	lxc.RemoveCgroups(rec.Name)
+	m.removeCgroups(rec.Name)
 	return err
 }
 
@@ -215,7 +215,7 @@ func (m *Manager) StartForeground(ctx context.Context, name string) error {
 		l2.Unlock()
 	}
 	if err != nil {
-		lxc.RemoveCgroups(name)
+		m.removeCgroups(name)
 		return wrap(name, "start", err)
 	}
 	return netErr
@@ -452,9 +452,13 @@ func (m *Manager) destroy(name string, rec *records.Record, force bool) error {
 		}
 	}
 	step("destroy:killed")
-	if err := m.underNetworkLock(&records.Record{Name: name}, func() error {
-		return errors.Join(bridges.RemoveForwards(m.Cfg, name), bridges.RemoveLease(m.Cfg, name))
-	}); err != nil {
+	slot := -1
+	if rec != nil {
+		slot = rec.Slot
+	} else {
+		slot = m.Store.Salvage(name).Slot
+	}
+	if err := m.networkDestroy(name, slot); err != nil {
 		return err
 	}
 	step("destroy:network")
@@ -483,7 +487,7 @@ func (m *Manager) destroy(name string, rec *records.Record, force bool) error {
 			return wrap(name, "destroy", err)
 		}
 	}
-	lxc.RemoveCgroups(name)
+	m.removeCgroups(name)
 	step("destroy:lxc")
 	if err := os.RemoveAll(m.Store.ContainerDir(name)); err != nil {
 		return wrap(name, "destroy: remove folder", err)
@@ -606,4 +610,14 @@ func (m *Manager) Addresses(name string) ([]string, error) {
 		return nil, err
 	}
 	return Addresses(rec), nil
+}
+
+// removeCgroups removes the cgroups LXC left of a container (after a
+// failed start, or at destroy), never those of another container whose
+// name looks like one of LXC's NAME-N.
+func (m *Manager) removeCgroups(name string) {
+	lxc.RemoveCgroups(name, func(other string) bool {
+		_, err := os.Stat(filepath.Join(m.Cfg.ContainersDir(), other))
+		return err == nil
+	})
 }

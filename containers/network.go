@@ -328,14 +328,16 @@ func (m *Manager) networkAfterStop(rec *records.Record) error {
 }
 
 // networkDestroy removes everything the host holds for the container: its
-// forwards, port filters and its lease (also one left from a generation
-// with NAT).
-func (m *Manager) networkDestroy(rec *records.Record) error {
-	return m.underNetworkLock(rec, func() error {
-		if err := m.removeForwards(rec); err != nil {
-			return err
-		}
-		return bridges.RemoveLease(m.Cfg, rec.Name)
+// forwards, the filters of its ports (both it can have, by slot; none for
+// a slot below 0) and its lease (also one left from a generation with
+// NAT). It needs no readable record.
+func (m *Manager) networkDestroy(name string, slot int) error {
+	var veths []string
+	if slot >= 0 {
+		veths = []string{bridges.HostVeth(slot, bridges.NICHostonly), bridges.HostVeth(slot, bridges.NICInternet)}
+	}
+	return m.underNetworkLock(&records.Record{Name: name}, func() error {
+		return errors.Join(bridges.RemoveForwards(m.Cfg, name), bridges.RemovePortFilters(m.Cfg, name, veths), bridges.RemoveLease(m.Cfg, name))
 	})
 }
 

@@ -76,6 +76,12 @@ func (h *host) leftovers(name string, slot int, uidBase uint32) []string {
 			out = append(out, save+": rules tagged with "+name)
 		}
 	}
+	ruleset, _ := exec.Command("ip", "netns", "exec", h.netns, "nft", "list", "ruleset").CombinedOutput()
+	for _, veth := range []string{fmt.Sprintf("nc%dh", slot), fmt.Sprintf("nc%di", slot)} {
+		if strings.Contains(string(ruleset), `"`+veth+`"`) {
+			out = append(out, "packet filter of "+veth)
+		}
+	}
 	links, _ := exec.Command("ip", "-n", h.netns, "-o", "link", "show").CombinedOutput()
 	for _, l := range strings.Split(string(links), "\n") {
 		if strings.Contains(l, fmt.Sprintf(": nc%dh", slot)) || strings.Contains(l, fmt.Sprintf(": nc%di", slot)) {

@@ -13,8 +13,15 @@ import (
 // every hierarchy, cgroup v1 controllers included. Only empty cgroups can
 // be removed, so a running container's are never touched; errors are
 // ignored (best effort).
-func RemoveCgroups(name string) {
+//
+// taken reports whether another container has a name; its cgroups are
+// never taken for a NAME-N one of this container's ("web-1" is a
+// container of its own, not the second cgroup of "web").
+func RemoveCgroups(name string, taken func(name string) bool) {
 	for _, p := range CgroupLeftovers(name) {
+		if other := strings.TrimPrefix(strings.TrimPrefix(filepath.Base(p), "lxc.monitor."), "lxc.payload."); other != name && taken(other) {
+			continue
+		}
 		removeCgroupTree(p)
 	}
 }
