@@ -274,7 +274,7 @@ func (m *Manager) allocate(name, file string, settings *generations.Settings) (r
 	saved := false
 	defer func() {
 		if retErr != nil {
-			revokeRangesLocked(granted, rng)
+			retErr = errors.Join(retErr, revokeRangesLocked(granted, rng))
 			if saved {
 				os.RemoveAll(m.Store.ContainerDir(name))
 			}
@@ -328,18 +328,27 @@ func grantRoot(path string, rng idmap.Range) (bool, error) {
 	return true, nil
 }
 
-// revokeRangesLocked removes root's line for rng from the given files
-// (best effort). The caller holds the subordinate id lock.
-func revokeRangesLocked(paths []string, rng idmap.Range) {
+// revokeRangesLocked removes root's line for rng from the given files; a
+// missing file has no line. Every file is tried; the errors are joined.
+// The caller holds the subordinate id lock.
+func revokeRangesLocked(paths []string, rng idmap.Range) error {
+	var errs []error
 	for _, path := range paths {
 		data, err := os.ReadFile(path)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
 		if err != nil {
+			errs = append(errs, err)
 			continue
 		}
 		if out, changed := idmap.Revoke(data, "root", rng); changed {
-			atomicfile.WriteFile(path, out, 0o644)
+			if err := atomicfile.WriteFile(path, out, 0o644); err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", path, err))
+			}
 		}
 	}
+	return errors.Join(errs...)
 }
 
 // revokeRanges undoes grantRoot when a create fails.
@@ -349,7 +358,7 @@ func (m *Manager) revokeRanges(paths []string, rng idmap.Range) {
 	}
 	if unlock, err := m.lockSubIDs(); err == nil {
 		defer unlock()
-		revokeRangesLocked(paths, rng)
+		_ = revokeRangesLocked(paths, rng) // undoing a failed create: its own error is the one to report
 	}
 }
 
@@ -420,7 +429,9 @@ func (m *Manager) releaseSubIDs(name string, rng idmap.Range, files []string) er
 		return wrap(name, "destroy: subordinate ids", err)
 	}
 	defer unlock()
-	revokeRangesLocked(files, rng)
+	if err := revokeRangesLocked(files, rng); err != nil {
+		return wrap(name, "destroy: subordinate ids", err)
+	}
 	return nil
 }
 

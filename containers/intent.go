@@ -181,6 +181,11 @@ func (m *Manager) settle(ctx context.Context, rec *records.Record, resume bool) 
 		if err != nil {
 			return err
 		}
+		// An update killed before its build landed left the interfaces it
+		// planned for the new generation: plan them for the one that runs.
+		if err := m.planNetwork(rec, s, false); err != nil {
+			return err
+		}
 		if err := m.reassert(rec, s); err != nil {
 			return err
 		}
