@@ -651,3 +651,32 @@ func TestHaltSignal(t *testing.T) {
 		t.Fatalf("haltSignal = SIGKILL: exit %d, %q", r.code, r.stderr)
 	}
 }
+
+// TestInterruptedUpdateAddingNAT: an update of a running container that
+// switches NAT on, killed before its generation lands, leaves a container
+// every verb can work on: the next one re-plans its interfaces for the
+// generation that runs.
+func TestInterruptedUpdateAddingNAT(t *testing.T) {
+	h := crashHost(t, "")
+	h.must("create", "u", h.busyboxFile("u.nix", "", ""), "--start")
+	// Killed before the build the old generation runs on (hostonly only);
+	// killed after it, the next verb restarts the container into the new
+	// one (with internet).
+	for _, c := range []struct {
+		step  string
+		addrs int
+	}{{"update:intent", 1}, {"update:built", 2}} {
+		st := c.step
+		h.dieAt(st, "update", "u", h.natFile("nat.nix", ""))
+		if r := h.run("start", "u"); r.code != 0 {
+			t.Fatalf("%s: start after the interrupted update: exit %d, %s", st, r.code, r.stderr)
+		}
+		if a := h.addrs("u"); len(a) != c.addrs {
+			t.Fatalf("%s: addresses %v, want %d (those of the generation that runs)", st, a, c.addrs)
+		}
+		if !h.hostPing("10.101.0.2") {
+			t.Fatalf("%s: the container is cut off", st)
+		}
+	}
+	h.must("stop", "u")
+}
