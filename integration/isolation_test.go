@@ -2,6 +2,7 @@ package integration
 
 import (
 	"bytes"
+	"os"
 	"os/exec"
 	"strings"
 	"testing"
@@ -212,5 +213,33 @@ func TestIsolationHostPorts(t *testing.T) {
 	// DNS from dnsmasq on the internet bridge (its own hosts file).
 	if r := h.run("run", "c", "--", "nslookup", "localhost", "10.202.0.1"); r.code != 0 {
 		t.Errorf("DNS through the internet bridge: exit %d, %s%s", r.code, r.stdout, r.stderr)
+	}
+}
+
+// TestIsolationInheritedDescriptors: a descriptor the tool inherits from
+// whoever started it (here a host file only root may read, as fd 4) does
+// not reach a command run in the container.
+func TestIsolationInheritedDescriptors(t *testing.T) {
+	h := newHost(t, "")
+	h.must("create", "c", exampleFile(), "--start")
+	secret := h.writeFile("secret", "s3cret\n")
+	if err := os.Chmod(secret, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	cmd := exec.Command("ip", "netns", "exec", h.netns, "sh", "-ec", cgroupMounts+`exec "$0" "$@"`, binary,
+		"run", "c", "--", "sh", "-c", "cat <&4; ls /proc/self/fd")
+	cmd.Env = append(os.Environ(), "NIXCLOUD_CONTAINER_HOST_CONFIG="+h.config)
+	cmd.ExtraFiles = []*os.File{f, f} // fds 3 and 4
+	out, _ := cmd.CombinedOutput()
+	if strings.Contains(string(out), "s3cret") {
+		t.Fatalf("the container read the tool's inherited descriptor:\n%s", out)
+	}
+	if !strings.Contains(string(out), "Bad file descriptor") && !strings.Contains(string(out), "bad file") {
+		t.Fatalf("cat <&4 in the container: %s", out)
 	}
 }

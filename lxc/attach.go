@@ -55,6 +55,10 @@ func init() {
 		return
 	}
 	unix.CloseOnExec(attachReportFd)
+	// Descriptors the tool inherited from whoever started it (a wrapper's
+	// terminal, say) must not reach the command: liblxc passes on every
+	// descriptor that is not close-on-exec.
+	closeInheritedOnExec()
 	report := os.NewFile(attachReportFd, "report")
 	var spec attachSpec
 	if err := json.Unmarshal([]byte(os.Args[1]), &spec); err != nil {
@@ -218,4 +222,18 @@ func Devpts(lxcpath, name string) (*os.File, error) {
 		return nil, fmt.Errorf("devpts of the container (lxc.pty.max must be above 0): %w", err)
 	}
 	return f, nil
+}
+
+// closeInheritedOnExec marks every descriptor above the report descriptor
+// close-on-exec (close_range, Linux 5.11; else one by one).
+func closeInheritedOnExec() {
+	if unix.CloseRange(attachReportFd+1, ^uint(0), unix.CLOSE_RANGE_CLOEXEC) == nil {
+		return
+	}
+	entries, _ := os.ReadDir("/proc/self/fd")
+	for _, e := range entries {
+		if fd, err := strconv.Atoi(e.Name()); err == nil && fd > attachReportFd {
+			unix.CloseOnExec(fd)
+		}
+	}
 }
