@@ -171,7 +171,7 @@ func TestSecIdmapMountAttack(t *testing.T) {
 			"raw idmap mount": h.busyboxFile("raw.nix", "", fmt.Sprintf(`extraLxcConfig = [ "lxc.mount.entry = %s mnt/host none bind,ro,create=dir,idmap=container 0 0" ];`, dir)),
 			// LXC finds "idmap=" anywhere in the options.
 			"hidden idmap mount": h.busyboxFile("hidden.nix", "", fmt.Sprintf(`extraLxcConfig = [ "lxc.mount.entry = %s mnt/host none bind,ro,create=dir,xidmap=container 0 0" ];`, dir)),
-			"shifted state":   h.busyboxFile("shift.nix", "", fmt.Sprintf(`bindMounts."/mnt/host" = { hostPath = %q; shift = true; };`, dir)),
+			"shifted state":      h.busyboxFile("shift.nix", "", fmt.Sprintf(`bindMounts."/mnt/host" = { hostPath = %q; shift = true; };`, dir)),
 		}
 	}
 
