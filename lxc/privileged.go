@@ -7,10 +7,12 @@ package lxc
 import (
 	"errors"
 	"fmt"
+	"math"
 	"path"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 )
 
 // ErrPrivileged: the item runs code on the host or widens what the
@@ -103,9 +105,12 @@ func PrivilegedReason(key, value string) string {
 			return reasonProc
 		}
 	}
-	if tail, ok := strings.CutPrefix(key, "lxc.prlimit."); ok && (tail == "rtprio" || tail == "nice" || tail == "14" || tail == "13") {
-		if value != "0" && value != "0:0" {
+	if tail, ok := strings.CutPrefix(key, "lxc.prlimit."); ok {
+		if (tail == "rtprio" || tail == "nice" || tail == "14" || tail == "13") && value != "0" && value != "0:0" {
 			return reasonPrlimit
+		}
+		if r := raisedLimit(tail, value); r != "" {
+			return r
 		}
 	}
 	switch key {
@@ -197,4 +202,48 @@ func CheckShiftSource(dir string, protected []string) error {
 		}
 	}
 	return nil
+}
+
+// rlimits are Linux's RLIMIT_ numbers by LXC's names for them.
+var rlimits = map[string]int{
+	"cpu": 0, "fsize": 1, "data": 2, "stack": 3, "core": 4, "rss": 5, "nproc": 6, "nofile": 7,
+	"memlock": 8, "as": 9, "locks": 10, "sigpending": 11, "msgqueue": 12, "nice": 13, "rtprio": 14, "rttime": 15,
+}
+
+// raisedLimit says why a prlimit above the host's own hard limit for the
+// resource is refused: LXC sets it as host root, so the container could
+// lock, queue or open more than any process of the host's may.
+func raisedLimit(name, value string) string {
+	res, ok := rlimits[name]
+	if !ok {
+		n, err := strconv.Atoi(name)
+		if err != nil {
+			return "" // LXC refuses unknown names itself
+		}
+		res = n
+	}
+	var host syscall.Rlimit
+	if err := syscall.Getrlimit(res, &host); err != nil {
+		return ""
+	}
+	for _, v := range strings.SplitN(value, ":", 2) {
+		n := uint64(math.MaxUint64) // unlimited
+		if v = strings.TrimSpace(v); v != "unlimited" {
+			var err error
+			if n, err = strconv.ParseUint(v, 10, 64); err != nil {
+				return "" // LXC refuses it itself
+			}
+		}
+		if n > host.Max {
+			return fmt.Sprintf("a limit above the host's own hard limit for %s (%s) would let the container use more than any host process may", name, limitString(host.Max))
+		}
+	}
+	return ""
+}
+
+func limitString(n uint64) string {
+	if n == math.MaxUint64 {
+		return "unlimited"
+	}
+	return strconv.FormatUint(n, 10)
 }

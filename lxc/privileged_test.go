@@ -2,9 +2,12 @@ package lxc
 
 import (
 	"errors"
+	"math"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -186,5 +189,25 @@ func TestAppArmorEnabled(t *testing.T) {
 	}
 	if AppArmorEnabled(filepath.Join(dir, "missing")) {
 		t.Error("AppArmorEnabled without the parameter file = true, want false")
+	}
+}
+
+func TestPrlimitAboveHostRefused(t *testing.T) {
+	var host syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &host); err != nil {
+		t.Fatal(err)
+	}
+	if host.Max == math.MaxUint64 {
+		t.Skip("the host's nofile hard limit is unlimited: nothing is above it")
+	}
+	max := strconv.FormatUint(host.Max, 10)
+	above := strconv.FormatUint(host.Max+1, 10)
+	for _, in := range []string{"lxc.prlimit.nofile = " + above, "lxc.prlimit.nofile = 10:" + above, "lxc.prlimit.nofile = unlimited", "lxc.prlimit.7 = unlimited"} {
+		if _, err := ParseRawItem(in, false); !errors.Is(err, ErrPrivileged) || !strings.Contains(err.Error(), "hard limit") {
+			t.Errorf("ParseRawItem(%q) error = %v, want refused above the host's hard limit", in, err)
+		}
+	}
+	if _, err := ParseRawItem("lxc.prlimit.nofile = "+max+":"+max, false); err != nil {
+		t.Errorf("the host's own hard limit: %v", err)
 	}
 }
