@@ -243,3 +243,29 @@ func TestIsolationInheritedDescriptors(t *testing.T) {
 		t.Fatalf("cat <&4 in the container: %s", out)
 	}
 }
+
+// TestIsolationIPv6Takeover: a container that advertises a neighbour's
+// IPv6 address as its own (unsolicited neighbour advertisement with the
+// override flag, plainly and behind a destination options header) does
+// not change where the host sends traffic for that address.
+func TestIsolationIPv6Takeover(t *testing.T) {
+	h := newHost(t, "[internet.ipv6]\nprefix = \"fd42:4e43::/64\"\n")
+	for _, c := range []string{"c1", "c2"} {
+		h.must("create", c, h.natFile(c+".nix", probeMount()), "--start")
+	}
+	a1 := h.addrs("c1")[2]
+	h.guestAddr("c1", "internet", a1)
+	mac1 := strings.TrimSpace(h.sh("c1", "cat /sys/class/net/internet/address"))
+	neigh := func() string {
+		return inNetns(t, h.netns, "ip", "-6", "neigh", "show", a1)
+	}
+	waitFor(t, "the host to reach "+a1, 10*time.Second, func() bool {
+		return reach(h.netns, "busybox", "ping", "-6", "-c", "1", "-W", "1", a1) && strings.Contains(neigh(), mac1)
+	})
+	for _, variant := range []string{"plain", "dstopts"} {
+		h.sh("c2", "/probe/probe na internet "+a1+" "+variant)
+		if n := neigh(); !strings.Contains(n, mac1) {
+			t.Errorf("after c2's %s advertisement the host's neighbour entry for %s is %q, not c1's %s", variant, a1, n, mac1)
+		}
+	}
+}

