@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 
 	"github.com/nixcloud/nixcloud-container/lxc"
@@ -28,21 +27,9 @@ func crashHost(t *testing.T, extra string) *host {
 // runEnv runs the tool with extra environment variables.
 func (h *host) runEnv(env []string, args ...string) result {
 	h.t.Helper()
-	cmd := exec.Command("ip", append([]string{"netns", "exec", h.netns, "sh", "-ec", cgroupMounts + `exec "$0" "$@"`, binary}, args...)...)
-	cmd.Env = append(append(os.Environ(), "NIXCLOUD_CONTAINER_HOST_CONFIG="+h.config), env...)
-	var out, errb strings.Builder
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	r := result{stdout: out.String(), stderr: errb.String()}
-	if ee, ok := err.(*exec.ExitError); ok {
-		r.code = ee.ExitCode()
-		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-			r.code = 128 + int(ws.Signal()) // as a shell reports it
-		}
-	} else if err != nil {
-		h.t.Fatalf("run %v: %v", args, err)
-	}
-	return r
+	cmd := h.command(args...)
+	cmd.Env = append(cmd.Env, env...)
+	return h.runCmd(cmd, args)
 }
 
 // dieAt runs a verb that kills itself with SIGKILL at the named step.

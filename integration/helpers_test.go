@@ -13,6 +13,7 @@ import (
 	"runtime"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/nixcloud/nixcloud-container/containers"
@@ -136,17 +137,32 @@ func (h *host) run(args ...string) result {
 
 func (h *host) runStdin(stdin string, args ...string) result {
 	h.t.Helper()
-	// The tool runs in the host's network namespace, with the host's
-	// cgroups mounted again (see cgroupMountScript).
+	cmd := h.command(args...)
+	cmd.Stdin = strings.NewReader(stdin)
+	return h.runCmd(cmd, args)
+}
+
+// command is the tool with args, run in the host's network namespace with
+// the host's cgroups mounted again (see cgroupMountScript).
+func (h *host) command(args ...string) *exec.Cmd {
 	cmd := exec.Command("ip", append([]string{"netns", "exec", h.netns, "sh", "-ec", cgroupMounts + `exec "$0" "$@"`, binary}, args...)...)
 	cmd.Env = append(os.Environ(), "NIXCLOUD_CONTAINER_HOST_CONFIG="+h.config)
-	cmd.Stdin = strings.NewReader(stdin)
+	return cmd
+}
+
+// runCmd runs a command from h.command; one killed by signal N exits
+// 128+N, as a shell reports it.
+func (h *host) runCmd(cmd *exec.Cmd, args []string) result {
+	h.t.Helper()
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()
 	r := result{stdout: out.String(), stderr: errb.String()}
 	if ee, ok := err.(*exec.ExitError); ok {
 		r.code = ee.ExitCode()
+		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			r.code = 128 + int(ws.Signal())
+		}
 	} else if err != nil {
 		h.t.Fatalf("run %v: %v", args, err)
 	}

@@ -231,9 +231,7 @@ func TestIsolationInheritedDescriptors(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	cmd := exec.Command("ip", "netns", "exec", h.netns, "sh", "-ec", cgroupMounts+`exec "$0" "$@"`, binary,
-		"run", "c", "--", "sh", "-c", "cat <&4; ls /proc/self/fd")
-	cmd.Env = append(os.Environ(), "NIXCLOUD_CONTAINER_HOST_CONFIG="+h.config)
+	cmd := h.command("run", "c", "--", "sh", "-c", "cat <&4; ls /proc/self/fd")
 	cmd.ExtraFiles = []*os.File{f, f} // fds 3 and 4
 	out, _ := cmd.CombinedOutput()
 	if strings.Contains(string(out), "s3cret") {
