@@ -107,7 +107,7 @@ func (m *Manager) Update(ctx context.Context, name, file string, lxcArgs []strin
 	saved := *rec
 	next := *rec
 	next.Intent = &records.Intent{Op: records.OpUpdate, FromGeneration: old.Number, WasRunning: run,
-		File: abs, NixArgs: nixArgs, LXCArgs: lxcArgs, PID: os.Getpid(), Since: time.Now().UTC()}
+		File: abs, NixArgs: nixArgs, LXCArgs: lxcArgs, PrevLXCArgs: rec.LXCArgs, PID: os.Getpid(), Since: time.Now().UTC()}
 	if err := m.planNetwork(&next, settings, true); err != nil {
 		return Result{}, err
 	}
@@ -149,8 +149,12 @@ func (m *Manager) Update(ctx context.Context, name, file string, lxcArgs []strin
 	}
 	if lxcChanged && (res.Activation == Unchanged || res.Activation == Switched) && run {
 		res.Activation = Restarted
-		if err := m.restart(ctx, rec, StopTimeout); err != nil {
-			return res, err
+		cur, err := prof.Current()
+		if err != nil {
+			return res, wrap(name, "profile", err)
+		}
+		if err := m.restartOrReturn(ctx, rec, prof, cur, cur, nil); err != nil {
+			return res, m.settledAfter(rec, err)
 		}
 	}
 	return res, m.done(rec)
@@ -356,13 +360,21 @@ func (m *Manager) restartOrReturn(ctx context.Context, rec *records.Record, prof
 		return errors.Join(wrap(name, "activate", failed), wrap(name, "return to the generation that ran", err))
 	}
 	syncSource(rec, old.Number)
+	// An update that gave new -l items returns to the ones that ran too.
+	what := fmt.Sprintf("generation %d", cur.Number)
+	back := fmt.Sprintf("generation %d", old.Number)
+	if in := rec.Intent; in != nil && in.Op == records.OpUpdate && in.LXCArgs != nil && !slices.Equal(in.LXCArgs, in.PrevLXCArgs) {
+		rec.LXCArgs = in.PrevLXCArgs
+		what += " with the new -l items"
+		back += " with the -l items it ran with"
+	}
 	if err := m.Store.Save(rec); err != nil {
 		return errors.Join(wrap(name, "activate", failed), err)
 	}
 	if err := m.restart(ctx, rec, StopTimeout); err != nil {
-		return fmt.Errorf("container %q: generation %d: %w: %v; returning to generation %d failed too: %v", name, cur.Number, ErrUpdateFailed, failed, old.Number, err)
+		return fmt.Errorf("container %q: %s: %w: %v; returning to %s failed too: %v", name, what, ErrUpdateFailed, failed, back, err)
 	}
-	return fmt.Errorf("container %q: generation %d: %w: %v; back on generation %d, running", name, cur.Number, ErrUpdateFailed, failed, old.Number)
+	return fmt.Errorf("container %q: %s: %w: %v; back on %s, running", name, what, ErrUpdateFailed, failed, back)
 }
 
 func sameSettings(a, b generations.Generation) (bool, error) {

@@ -667,3 +667,22 @@ func TestInterruptedUpdateAddingNAT(t *testing.T) {
 	}
 	h.must("stop", "u")
 }
+
+// TestUpdateBadLXCItemsReturns: an update whose only change is -l items
+// that break the start returns to the items the container ran with, and
+// it runs again; a later restart works.
+func TestUpdateBadLXCItemsReturns(t *testing.T) {
+	h := crashHost(t, "")
+	h.must("create", "--start", "ul", exampleFile())
+	r := h.run("update", "ul", "-l", "lxc.mount.entry=/nonexistent/ncc-test mnt/x none bind,create=dir 0 0")
+	if r.code != 1 || !strings.Contains(r.stderr, "back on generation 1 with the -l items it ran with, running") {
+		t.Fatalf("update with -l items that break the start: exit %d, %q", r.code, r.stderr)
+	}
+	if st := h.state("ul"); st != "RUNNING" {
+		t.Fatalf("state %s after the failed update", st)
+	}
+	if rec := h.record("ul"); len(rec.LXCArgs) != 0 || rec.Intent != nil {
+		t.Fatalf("record after the failed update: -l %v, intent %+v", rec.LXCArgs, rec.Intent)
+	}
+	h.must("restart", "ul")
+}

@@ -87,11 +87,14 @@ type Intent struct {
 	WasRunning bool `json:"was_running,omitempty"`
 	// File, NixArgs, LXCArgs: what an update builds from; they become the
 	// record's only together with the generation they built.
-	File    string    `json:"file,omitempty"`
-	NixArgs []string  `json:"nix_args,omitempty"`
-	LXCArgs []string  `json:"lxc_args,omitempty"`
-	PID     int       `json:"pid"`
-	Since   time.Time `json:"since"`
+	File    string   `json:"file,omitempty"`
+	NixArgs []string `json:"nix_args,omitempty"`
+	LXCArgs []string `json:"lxc_args,omitempty"`
+	// PrevLXCArgs are the -l items before an update that gives new ones
+	// (LXCArgs): what a failed update returns to.
+	PrevLXCArgs []string  `json:"prev_lxc_args,omitempty"`
+	PID         int       `json:"pid"`
+	Since       time.Time `json:"since"`
 }
 
 // Interface is one network interface of a container.
