@@ -206,11 +206,13 @@ func (m *Manager) StartForeground(ctx context.Context, name string) error {
 	unlock()
 	// It stopped: its forwards go, unless another verb started it again
 	// meanwhile.
-	if l2, lerr := m.lock(name); lerr == nil {
-		if run, rerr := m.running(name); rerr == nil && !run {
-			if ferr := m.networkAfterStop(rec); ferr != nil && netErr == nil {
-				netErr = ferr
-			}
+	if l2, lerr := m.lock(name); lerr != nil {
+		netErr = errors.Join(netErr, lerr)
+	} else {
+		if run, rerr := m.running(name); rerr != nil {
+			netErr = errors.Join(netErr, rerr)
+		} else if !run {
+			netErr = errors.Join(netErr, m.networkAfterStop(rec))
 		}
 		l2.Unlock()
 	}
