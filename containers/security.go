@@ -17,7 +17,15 @@ func checkShift(hostPath string, cfg hostconfig.Config) error {
 	if err != nil {
 		return fmt.Errorf("hostPath: %w", err)
 	}
-	return lxc.CheckShiftSource(real, []string{cfg.StateDir, cfg.ProfilesDir})
+	if err := lxc.CheckShiftSource(real, []string{cfg.StateDir, cfg.ProfilesDir}); err != nil {
+		return err
+	}
+	// LXC resolves the path again when it mounts: no one but root may be
+	// able to swap a folder on the way (for a link to /etc, say).
+	if err := hostconfig.CheckParentsOwnedByRoot(real); err != nil {
+		return fmt.Errorf("hostPath %s: shift = true needs the folders above it root's: %w", hostPath, err)
+	}
+	return nil
 }
 
 // withDefaults fills each limit the container does not set from host.toml's

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/nixcloud/nixcloud-container/generations"
@@ -55,9 +56,42 @@ func TestCheckShiftFollowsLinks(t *testing.T) {
 			t.Errorf("shift of %s: error %v, want ErrPrivileged", name, err)
 		}
 	}
+	if os.Geteuid() != 0 {
+		return // the temporary folders are not root's
+	}
 	for _, p := range []string{data, filepath.Join(dir, "to-data")} {
 		if err := checkShift(p, cfg); err != nil {
 			t.Errorf("shift of %s: %v", p, err)
+		}
+	}
+}
+
+// TestCheckShiftParentsRootOnly: a shifted data folder below a folder that
+// someone else owns (here a container's mapped root, uid 100000) or may
+// write is refused: they could swap it for a link to /etc before LXC
+// mounts it.
+func TestCheckShiftParentsRootOnly(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: chown")
+	}
+	cfg := hostconfig.Default()
+	for _, tc := range []struct {
+		name  string
+		setup func(parent string) error
+	}{
+		{"owned by a container's root", func(p string) error { return os.Chown(p, 100000, 100000) }},
+		{"writable by others", func(p string) error { return os.Chmod(p, 0o777) }},
+	} {
+		parent := filepath.Join(t.TempDir(), "shared")
+		data := filepath.Join(parent, "data")
+		if err := os.MkdirAll(data, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := tc.setup(parent); err != nil {
+			t.Fatal(err)
+		}
+		if err := checkShift(data, cfg); err == nil || !strings.Contains(err.Error(), "folders above it root's") {
+			t.Errorf("%s: error %v, want refused", tc.name, err)
 		}
 	}
 }

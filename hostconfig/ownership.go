@@ -66,13 +66,21 @@ func checkOwnedByRoot(dir string, own int) error {
 		}
 		mode := st.Mode()
 		if sys.Uid != 0 {
-			return fmt.Errorf("%s is owned by uid %d, not root: whoever owns it can replace the tool's state (chown root %s)", d, sys.Uid, d)
+			return fmt.Errorf("%s is owned by uid %d, not root: whoever owns it can replace what lies below it (chown root %s)", d, sys.Uid, d)
 		}
 		if mode.Perm()&0o022 != 0 && (ours[d] || mode&fs.ModeSticky == 0) {
-			return fmt.Errorf("%s (mode %o) is writable by group or others, who could replace the tool's state (chmod go-w %s)", d, mode.Perm(), d)
+			return fmt.Errorf("%s (mode %o) is writable by group or others, who could replace what lies below it (chmod go-w %s)", d, mode.Perm(), d)
 		}
 		if d == "/" {
 			return nil
 		}
 	}
+}
+
+// CheckParentsOwnedByRoot checks that every folder above path (symbolic
+// links resolved) is root's and not writable by group or others, unless
+// sticky: no one else can swap a folder on the way for a link between a
+// check of path and its use.
+func CheckParentsOwnedByRoot(path string) error {
+	return checkOwnedByRoot(filepath.Dir(filepath.Clean(path)), 0)
 }
