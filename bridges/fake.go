@@ -185,7 +185,7 @@ type fakeNet struct {
 }
 
 type fakeLink struct {
-	bridge, up, isolated bool
+	bridge, up bool
 	addrs                []netip.Prefix
 	routes               []netip.Prefix
 }
@@ -269,15 +269,6 @@ func (n *fakeNet) hasRoute(dst netip.Prefix, link string) (bool, error) {
 }
 
 func (n *fakeNet) defaultRouteLink(bool) (string, error) { return n.defaultRoute, nil }
-
-func (n *fakeNet) setIsolated(link string, on bool) error {
-	l, err := n.link(link)
-	if err != nil {
-		return err
-	}
-	l.isolated = on
-	return nil
-}
 
 func (n *fakeNet) dump() string {
 	names := make([]string, 0, len(n.links))

@@ -32,8 +32,6 @@ type netOps interface {
 	// defaultRouteLink is the interface of the main table's default route
 	// of the family, "" when there is none.
 	defaultRouteLink(v6 bool) (string, error)
-	// setIsolated sets the bridge port isolation flag of link.
-	setIsolated(link string, on bool) error
 }
 
 // sysctlOps reads and writes /proc/sys entries given as slash paths
@@ -220,22 +218,6 @@ func (nlOps) defaultRouteLink(v6 bool) (string, error) {
 		return "", fmt.Errorf("link %d of the default route: %w", idx, err)
 	}
 	return l.Attrs().Name, nil
-}
-
-func (nlOps) setIsolated(link string, on bool) error {
-	l, err := linkByName(link)
-	if err != nil {
-		return err
-	}
-	return netlink.LinkSetIsolated(l, on)
-}
-
-func (nlOps) setHairpin(link string, on bool) error {
-	l, err := linkByName(link)
-	if err != nil {
-		return err
-	}
-	return netlink.LinkSetHairpin(l, on)
 }
 
 type procSysctl struct{}
