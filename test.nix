@@ -46,8 +46,9 @@ let
 
   # The VM is offline: the guest systems must already be in its store. The
   # tool evaluates the same wrapper with the same arguments inside the VM
-  # (the first pool address 10.101.0.2, the default hostonly bridge
-  # 10.101.0.1/16, no NAT, and host.toml's nixpkgs = this pkgs.path), so its
+  # (the first pool address 10.101.0.2 with the default hostonly prefix
+  # length 16, no NAT, no gateway -- generations.Input passes `gateway` empty,
+  # the wrapper's default -- and host.toml's nixpkgs = this pkgs.path), so its
   # nix-build finds them instead of building. If these arguments drift from
   # what the tool passes, the VM tries to build a NixOS system and fails.
   guestSystem = file: (import ./guest-patches/wrapper.nix {
@@ -55,7 +56,6 @@ let
     name = "web";
     ip = "10.101.0.2";
     prefixLength = 16;
-    gateway = "10.101.0.1";
     enableNat = false;
   }).system;
 in
@@ -63,7 +63,9 @@ in
   name = "nixcloud-container";
 
   nodes.host = { config, pkgs, ... }: {
-    virtualisation.memorySize = 2048;
+    # Evaluating a NixOS guest (nix-instantiate of the wrapper) inside the
+    # VM, with the VM's store on tmpfs, does not fit in 2048 MB.
+    virtualisation.memorySize = 3072;
     virtualisation.diskSize = 4096;
     virtualisation.additionalPaths = [
       (guestSystem ./examples/nginx.nix)

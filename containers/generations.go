@@ -38,7 +38,7 @@ type Result struct {
 	// Added is false when update built what the current generation holds.
 	Added      bool
 	Activation Activation
-	// Warning is set when switch-to-configuration exited 2.
+	// Warning is set when switch-to-configuration exited 2, 4 or 100.
 	Warning string
 }
 
@@ -333,8 +333,10 @@ func (m *Manager) activate(ctx context.Context, rec *records.Record, prof genera
 	case 4:
 		res.Warning = "switch-to-configuration exited 4 (switched; some units failed: see 'systemctl --failed' in the container)"
 	case 100:
-		// It refused to switch in place (a reboot is needed): restart.
+		// It refused to switch in place and did nothing (the new system has
+		// another init interface version: a reboot is needed): restart.
 		res.Activation = Restarted
+		res.Warning = "switch-to-configuration exited 100 (the new system cannot switch in place; nothing was switched): restarted into it"
 		return res, m.restartOrReturn(ctx, rec, prof, old, cur, nil)
 	default:
 		why := fmt.Errorf("switch-to-configuration exited %d", code)

@@ -62,6 +62,15 @@ in
       # so there is no /sbin/init to keep up to date as in lxc-container.nix).
       boot.isContainer = true;
 
+      # LXC starts <generation>/init, i.e. the toplevel's `init`. With
+      # systemd in the initrd (24.05/24.11: boot.initrd.systemd.enable),
+      # top-level.nix makes that `init` systemd itself instead of stage-2,
+      # which sets up /run/current-system, runs the activation script and only
+      # then execs systemd: a container booted that way would come up without
+      # its system. A container has no initrd anyway, so force it off, above
+      # a plain definition in the container's configuration.
+      boot.initrd.systemd.enable = lib.mkForce false;
+
       # LXC already sets the UTS name to the container name; keep NixOS in line.
       networking.hostName = lib.mkDefault cfg.name;
 
@@ -174,7 +183,30 @@ in
       # ($container_ttys, `lxc-console -t N`). Only the host's root can reach
       # them, and the guest's root has no password, so log in as root.
       services.getty.autologinUser = lib.mkDefault "root";
+      # Since 25.05 container-config.nix says `console.enable = mkDefault
+      # false` (NixOS/nixpkgs#363533), and the getty module then masks
+      # console-getty: no login on the console at all, autologin or not.
+      # Turn it back on. Priority 900, not mkDefault: two mkDefaults that
+      # differ are an error; a plain definition in the container's
+      # configuration still wins. (24.05/24.11 default it to true already.)
+      console.enable = lib.mkOverride 900 true;
     }
+
+    # systemd >= 258 (NixOS 25.11) cannot set up console-getty's
+    # /dev/console when /sys is mounted read-write, as LXC's userns.conf does
+    # (lxc.mount.auto = sys:rw): the unit fails at spawn and restarts, the
+    # system is "degraded" (systemd/systemd#39036, canonical/lxd#16860).
+    # Skip it in that case instead: a skipped condition is not a failure, so
+    # the boot is not degraded, but there is then no getty on /dev/console.
+    # The conservative choice: whether a drop-in could make the unit work
+    # with /sys rw was not verifiable here (no NixOS 25.11 guest can be run),
+    # and vpsAdminOS' 25.11 profile was not found to compare. With
+    # `lxc.mount.auto = sys:ro` in extraLxcConfig the condition holds and
+    # console-getty runs as before. The container-getty@N units on LXC's
+    # ttys do not use /dev/console (not verified on 258 either).
+    (lib.mkIf (lib.versionAtLeast (config.systemd.package.version or "0") "258") {
+      systemd.services.console-getty.unitConfig.ConditionPathIsReadWrite = "!/sys";
+    })
 
     # internet: DHCP for IPv4 (default route + DNS via the bridge), RA (and
     # DHCPv6 if the RA says "managed") for IPv6 -- dhcpcd does both.

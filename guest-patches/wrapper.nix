@@ -40,13 +40,17 @@ let
 
   settings = builtins.removeAttrs checked [ "configuration" "system" ];
 
+  # `name` and `ip` reach the container's modules as specialArgs, not
+  # `_module.args`: every submodule evaluation (specialisation.<x>,
+  # virtualisation.vmVariant, anything of types.submodule that inherits these
+  # modules) defines `_module.args.name` itself, and two definitions of it
+  # are an error as soon as a module reads `name`; specialArgs also work in
+  # `imports`, which `_module.args` cannot.
   nixos = import <nixpkgs/nixos/lib/eval-config.nix> {
+    specialArgs = { inherit name ip; };
     modules = [
       guestModule
-      {
-        nixcloudContainer = { inherit name ip prefixLength gateway enableNat; };
-        _module.args = { inherit ip name; };
-      }
+      { nixcloudContainer = { inherit name ip prefixLength gateway enableNat; }; }
       checked.configuration
     ];
   };

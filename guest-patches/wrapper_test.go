@@ -93,7 +93,9 @@ type probe struct {
 	FirstModule       string            `json:"firstModule"`
 	ModuleCount       int               `json:"moduleCount"`
 	IsContainer       bool              `json:"isContainer"`
-	ModuleArgs        map[string]string `json:"moduleArgs"`
+	SpecialArgs       map[string]string `json:"specialArgs"`
+	ModuleArgsDefined bool              `json:"moduleArgsDefined"`
+	SubmoduleSawName  *string           `json:"submoduleSawName"`
 	NixcloudContainer map[string]any    `json:"nixcloudContainer"`
 	SeenByConfig      *string           `json:"seenByConfiguration"`
 	HostName          string            `json:"hostName"`
@@ -107,6 +109,10 @@ type probe struct {
 	TempAddresses     any               `json:"tempAddresses"`
 	NixEnable         bool              `json:"nixEnable"`
 	AutologinUser     *string           `json:"autologinUser"`
+	ConsoleEnable     bool              `json:"consoleEnable"`
+	ConsoleGettyUnit  map[string]any    `json:"consoleGettyUnitConfig"`
+	InitrdSystemd     bool              `json:"initrdSystemd"`
+	ToplevelEvaluates bool              `json:"toplevelEvaluates"`
 	UpstreamUnits     []string          `json:"upstreamUnits"`
 	UdevTriggerExec   []string          `json:"udevTriggerExecStart"`
 	SysctlExec        []string          `json:"sysctlExecStart"`
@@ -184,8 +190,17 @@ func TestWrapperBareModule(t *testing.T) {
 	if !p.IsContainer {
 		t.Error("boot.isContainer is not true")
 	}
-	if want := map[string]string{"ip": "10.101.0.7", "name": "web"}; !reflect.DeepEqual(p.ModuleArgs, want) {
-		t.Errorf("_module.args = %v, want %v", p.ModuleArgs, want)
+	// name and ip are specialArgs, never _module.args: a submodule-like
+	// second evaluation that defines _module.args.name (as every submodule
+	// does) and reads `name` works.
+	if want := map[string]string{"ip": "10.101.0.7", "name": "web"}; !reflect.DeepEqual(p.SpecialArgs, want) {
+		t.Errorf("specialArgs = %v, want %v", p.SpecialArgs, want)
+	}
+	if p.ModuleArgsDefined {
+		t.Error("the wrapper defines _module.args.name or .ip; submodules define _module.args.name too")
+	}
+	if p.SubmoduleSawName == nil || *p.SubmoduleSawName != "sub web" {
+		t.Errorf("a module in a submodule-like second evaluation saw %v, want \"sub web\" (nil: that evaluation failed)", p.SubmoduleSawName)
 	}
 	if p.SeenByConfig == nil || *p.SeenByConfig != "web 10.101.0.7" {
 		t.Errorf("the container's module saw name and ip as %v, want \"web 10.101.0.7\"", p.SeenByConfig)
@@ -256,6 +271,58 @@ func TestWrapperBareModule(t *testing.T) {
 	if p.AutologinUser == nil || *p.AutologinUser != "root" {
 		t.Errorf("getty autologin user = %v, want root", p.AutologinUser)
 	}
+	// container-config.nix (>= 25.05) defaults console.enable to false,
+	// which masks console-getty; guest.nix turns it back on.
+	if !p.ConsoleEnable {
+		t.Error("console.enable is false: console-getty would be masked and autologin would do nothing")
+	}
+	// systemd < 258 (the stub's default 257.9): console-getty as NixOS has it.
+	if p.ConsoleGettyUnit != nil {
+		t.Errorf("console-getty unitConfig = %v with systemd 257, want none", p.ConsoleGettyUnit)
+	}
+	if p.InitrdSystemd || !p.ToplevelEvaluates {
+		t.Errorf("boot.initrd.systemd.enable = %v, toplevel evaluates = %v", p.InitrdSystemd, p.ToplevelEvaluates)
+	}
+}
+
+// With systemd in the initrd the toplevel's init is systemd itself, which a
+// container must never boot: guest.nix forces it off, even over the
+// container's own definition.
+func TestGuestForcesInitrdSystemdOff(t *testing.T) {
+	requireNix(t, "nix-build")
+	dir := wrapperDir(t)
+	a := wrapperArgs{file: testdata(t, "initrd-systemd.nix"), name: "web", ip: "10.101.0.7", gateway: "10.101.0.1"}
+	p := runProbe(t, dir, a)
+	if p.InitrdSystemd {
+		t.Error("boot.initrd.systemd.enable = true in the container file stayed true")
+	}
+	if !p.ToplevelEvaluates {
+		t.Error("the toplevel does not evaluate (the stub's top-level.nix saw systemd in the initrd)")
+	}
+	buildGeneration(t, dir, a, map[string]any{})
+}
+
+// systemd >= 258 fails console-getty when /sys is read-write (LXC's
+// userns.conf: sys:rw): guest.nix makes the unit skip instead of fail there.
+func TestGuestConsoleGettySystemd258(t *testing.T) {
+	requireNix(t)
+	dir := wrapperDir(t)
+	a := wrapperArgs{file: testdata(t, "bare.nix"), name: "web", ip: "10.101.0.7", gateway: "10.101.0.1"}
+	for _, v := range []string{"258", "258.2", "259.1"} {
+		p := runProbe(t, dir, a, "STUB_SYSTEMD_VERSION="+v)
+		want := map[string]any{"ConditionPathIsReadWrite": "!/sys"}
+		if !reflect.DeepEqual(p.ConsoleGettyUnit, want) {
+			t.Errorf("systemd %s: console-getty unitConfig = %v, want %v", v, p.ConsoleGettyUnit, want)
+		}
+		if !p.ConsoleEnable || p.AutologinUser == nil || *p.AutologinUser != "root" {
+			t.Errorf("systemd %s: console.enable = %v, autologin root = %v", v, p.ConsoleEnable, p.AutologinUser != nil && *p.AutologinUser == "root")
+		}
+	}
+	for _, v := range []string{"255.9", "256.10", "257.9"} {
+		if p := runProbe(t, dir, a, "STUB_SYSTEMD_VERSION="+v); p.ConsoleGettyUnit != nil {
+			t.Errorf("systemd %s: console-getty unitConfig = %v, want none", v, p.ConsoleGettyUnit)
+		}
+	}
 }
 
 func TestWrapperSettingsShape(t *testing.T) {
@@ -284,8 +351,8 @@ func TestWrapperSettingsShape(t *testing.T) {
 		t.Errorf("decoded settings = %+v", s)
 	}
 
-	if !p.IsContainer || p.ModuleArgs["ip"] != "10.101.0.50" || p.ModuleArgs["name"] != "web" {
-		t.Errorf("isContainer = %v, module args = %v", p.IsContainer, p.ModuleArgs)
+	if !p.IsContainer || p.SpecialArgs["ip"] != "10.101.0.50" || p.SpecialArgs["name"] != "web" {
+		t.Errorf("isContainer = %v, specialArgs = %v", p.IsContainer, p.SpecialArgs)
 	}
 	if p.SeenByConfig == nil || *p.SeenByConfig != "web 10.101.0.50" {
 		t.Errorf("the configuration module saw %v, want \"web 10.101.0.50\"", p.SeenByConfig)

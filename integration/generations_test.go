@@ -88,17 +88,43 @@ func TestSwitchToConfigurationInPlace(t *testing.T) {
 	file := func(step string, code int) string {
 		return h.busyboxFile(step+".nix", fmt.Sprintf(`marker = %q; switchExitCode = %d;`, step, code), "")
 	}
+	// guestRunsCurrent: the generation the guest sees as its system (what it
+	// switched to in place, or booted), checked against the current one.
+	guestRunsCurrent := func(what string, wantGen int) {
+		t.Helper()
+		if cur := currentGeneration(t, h, "c"); cur != wantGen {
+			t.Fatalf("%s: current generation %d, want %d", what, cur, wantGen)
+		}
+		var store string
+		for _, g := range h.generations("c") {
+			if g.Current {
+				store = g.StorePath
+			}
+		}
+		got := strings.TrimSpace(h.must("run", "c", "--", "readlink", "-f", "/nix/var/nixcloud-container/profile/system"))
+		if got != store {
+			t.Fatalf("%s: the guest's system is %q, want the current generation %q", what, got, store)
+		}
+	}
 	h.must("create", "--start", "c", file("s0", 0))
 	pid := h.initPID("c")
-	// 0 switched; 2 and 4 switched with a warning: all in place.
+	// 0 switched; 2 and 4 switched with a warning: all in place, and the
+	// guest is on the new generation each time.
 	for i, code := range []int{0, 2, 4} {
 		r := h.run("update", "c", file(fmt.Sprintf("s%d", i+1), code))
 		if r.code != 0 {
 			t.Fatalf("switch exit %d: update failed: %s", code, r.stderr)
 		}
-		if code != 0 && !strings.Contains(r.stderr, "warning") {
+		if !strings.Contains(r.stderr, fmt.Sprintf("generation %d: switched in place", i+2)) {
+			t.Fatalf("switch exit %d: not switched in place: %q", code, r.stderr)
+		}
+		if code != 0 && !strings.Contains(r.stderr, fmt.Sprintf("warning: container \"c\": switch-to-configuration exited %d", code)) {
 			t.Fatalf("switch exit %d: no warning in %q", code, r.stderr)
 		}
+		if code == 0 && strings.Contains(r.stderr, "warning") {
+			t.Fatalf("switch exit 0: a warning in %q", r.stderr)
+		}
+		guestRunsCurrent(fmt.Sprintf("switch exit %d", code), i+2)
 	}
 	calls := h.must("run", "c", "--", "cat", "/run/switch-calls")
 	if calls != strings.Repeat("switch\n", 3) {
@@ -107,24 +133,39 @@ func TestSwitchToConfigurationInPlace(t *testing.T) {
 	if now := h.initPID("c"); now != pid {
 		t.Fatalf("init pid changed from %d to %d: the container was restarted", pid, now)
 	}
+	// 100: the new system cannot switch in place and did nothing: the
+	// container restarts into the new generation (5, marker s4), and says so.
+	r := h.run("update", "c", file("s4", 100))
+	if r.code != 0 || !strings.Contains(r.stderr, "generation 5: restarted") ||
+		!strings.Contains(r.stderr, "switch-to-configuration exited 100") {
+		t.Fatalf("switch exit 100: update exit %d, stderr %q", r.code, r.stderr)
+	}
+	if now := h.initPID("c"); now == pid {
+		t.Fatal("switch exit 100: init pid unchanged: the container was not restarted")
+	}
+	if st := h.state("c"); st != "RUNNING" {
+		t.Fatalf("switch exit 100: state %s", st)
+	}
+	if m := h.marker("c"); m != "s4" {
+		t.Fatalf("switch exit 100: marker %q, want the new generation's (s4)", m)
+	}
+	guestRunsCurrent("switch exit 100", 5)
 	// Any other exit code fails hard: the container goes back to the
-	// generation that ran (4, marker s3), running, and the update exits 1
+	// generation that ran (5, marker s4), running, and the update exits 1
 	// naming both generations.
 	for i, code := range []int{1, 3} {
 		r := h.run("update", "c", file(fmt.Sprintf("f%d", i), code))
-		want := fmt.Sprintf("generation %d: the new generation failed: switch-to-configuration exited %d; back on generation 4, running", 5+i, code)
+		want := fmt.Sprintf("generation %d: the new generation failed: switch-to-configuration exited %d; back on generation 5, running", 6+i, code)
 		if r.code != 1 || !strings.Contains(r.stderr, want) {
 			t.Fatalf("switch exit %d: update exit %d, stderr %q, want %q", code, r.code, r.stderr, want)
 		}
 		if st := h.state("c"); st != "RUNNING" {
 			t.Fatalf("switch exit %d: state %s after the return", code, st)
 		}
-		if m := h.must("run", "c", "--", "cat", "/run/marker"); m != "s3\n" {
-			t.Fatalf("switch exit %d: marker %q, want the generation that ran (s3)", code, m)
+		if m := h.must("run", "c", "--", "cat", "/run/marker"); m != "s4\n" {
+			t.Fatalf("switch exit %d: marker %q, want the generation that ran (s4)", code, m)
 		}
-		if cur := currentGeneration(t, h, "c"); cur != 4 {
-			t.Fatalf("switch exit %d: current generation %d, want 4", code, cur)
-		}
+		guestRunsCurrent(fmt.Sprintf("switch exit %d", code), 5)
 	}
 }
 

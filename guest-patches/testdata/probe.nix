@@ -20,7 +20,25 @@ in
   moduleCount = builtins.length w.nixos._stub.modules;
 
   isContainer = c.boot.isContainer;
-  moduleArgs = { inherit (c._module.args) ip name; };
+  # What eval-config got as specialArgs, and whether the wrapper defined
+  # `_module.args` (it must not: submodules define `_module.args.name`).
+  specialArgs = w.nixos._stub.specialArgs;
+  moduleArgsDefined = defined [ "_module" "args" "name" ] || defined [ "_module" "args" "ip" ];
+  # A second, submodule-like evaluation (as specialisation.<x> or
+  # virtualisation.vmVariant make with extendModules): it defines
+  # `_module.args.name` itself, and a module in it reads `name`. null if that
+  # evaluation fails.
+  submoduleSawName =
+    let
+      sub = w.nixos.extendModules {
+        modules = [
+          { _module.args.name = "vmVariant"; }
+          ({ name, ... }: { environment.etc."nixcloud-sub".text = "sub ${name}"; })
+        ];
+      };
+      r = builtins.tryEval sub.config.environment.etc."nixcloud-sub".text;
+    in
+    if r.success then r.value else null;
   nixcloudContainer = c.nixcloudContainer;
   # What the container's own module saw as its `name` and `ip` arguments.
   seenByConfiguration = orNull [ "environment" "etc" "nixcloud-probe" "text" ] c.environment.etc.nixcloud-probe.text;
@@ -36,6 +54,12 @@ in
   tempAddresses = orNull [ "networking" "tempAddresses" ] c.networking.tempAddresses;
   nixEnable = c.nix.enable;
   autologinUser = c.services.getty.autologinUser;
+  consoleEnable = c.console.enable;
+  consoleGettyUnitConfig = orNull [ "systemd" "services" "console-getty" "unitConfig" ] c.systemd.services.console-getty.unitConfig;
+  initrdSystemd = c.boot.initrd.systemd.enable;
+  # The toplevel evaluates (the stub's top-level.nix refuses systemd in the
+  # initrd, whose init would be systemd itself).
+  toplevelEvaluates = (builtins.tryEval (builtins.seq c.system.build.toplevel.drvPath true)).success;
   upstreamUnits = c.systemd.additionalUpstreamSystemUnits;
   udevTriggerExecStart = c.systemd.services.systemd-udev-trigger.serviceConfig.ExecStart;
   sysctlExecStart = c.systemd.services.systemd-sysctl.serviceConfig.ExecStart;

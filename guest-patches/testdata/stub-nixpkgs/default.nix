@@ -12,7 +12,12 @@ in
   stdenv.hostPlatform.system = system;
   runtimeShell = fake "bash/bin/sh";
 
-  systemd = fake "systemd";
+  # A package with a version, as guest.nix reads it (STUB_SYSTEMD_VERSION:
+  # 255.x in 24.05, 256.x in 24.11, 257.x in 25.05, 258.x in 25.11).
+  systemd = {
+    outPath = fake "systemd";
+    version = let v = builtins.getEnv "STUB_SYSTEMD_VERSION"; in if v == "" then "257.9" else v;
+  };
   coreutils = fake "coreutils";
   busybox = fake "busybox";
   curl = fake "curl";

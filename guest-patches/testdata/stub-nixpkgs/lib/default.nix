@@ -41,6 +41,7 @@ rec {
   mapAttrsToList = f: as: b.map (n: f n as.${n}) (b.attrNames as);
   nameValuePair = name: value: { inherit name value; };
   genAttrs = names: f: b.listToAttrs (b.map (n: nameValuePair n (f n)) names);
+  versionAtLeast = v1: v2: b.compareVersions v1 v2 >= 0;
   id = x: x;
   const = x: _: x;
   fakeHash = "sha256-AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";

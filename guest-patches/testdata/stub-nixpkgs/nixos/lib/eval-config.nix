@@ -38,7 +38,11 @@ let
 
   # A guest system stand-in, so `nix-build -A generation` works on
   # `configuration` files too: builtin:buildenv over ../../../fake-system.
-  toplevel = config: derivation {
+  # As top-level.nix, whose $out/init is systemd itself (not stage-2) with
+  # systemd in the initrd: refuse, since a container must never boot that.
+  toplevel = config: if config.boot.initrd.systemd.enable
+    then throw "stub top-level.nix: boot.initrd.systemd.enable is set, the toplevel's init would be systemd itself"
+    else derivation {
     name = "nixos-system-${config.networking.hostName}-stub";
     system = "builtin";
     builder = "builtin:buildenv";
@@ -54,6 +58,8 @@ let
   baseModule = { config, lib, ... }: {
     options = {
       boot.isContainer = lib.mkOption { type = lib.types.bool; default = false; };
+      boot.initrd.systemd.enable = lib.mkOption { type = lib.types.bool; default = false; };
+      console.enable = lib.mkOption { type = lib.types.bool; default = true; };
       networking.hostName = lib.mkOption { type = lib.types.str; default = "nixos"; };
       networking.useDHCP = lib.mkOption { type = lib.types.bool; default = true; };
       networking.useNetworkd = lib.mkOption { type = lib.types.bool; default = false; };
@@ -69,6 +75,8 @@ let
     };
     config = {
       networking.useHostResolvConf = lib.mkIf config.boot.isContainer (lib.mkDefault true);
+      # container-config.nix since 25.05 (NixOS/nixpkgs#363533).
+      console.enable = lib.mkIf config.boot.isContainer (lib.mkDefault false);
       system.build.toplevel = toplevel config;
     };
   };
@@ -162,6 +170,9 @@ let
         else if b.length values == 1 then b.head values
         else if b.all b.isList values then b.concatLists values
         else if b.elem typeName [ "str" "int" "bool" ] then (if allEqual then b.head values else conflict)
+        # _module.args.<n> is `raw` in the real module system: one value.
+        else if b.length path == 3 && b.head path == "_module" && b.elemAt path 1 == "args" then
+          (if allEqual then b.head values else throw "stub eval-config: The option `${showPath path}' is defined multiple times")
         else if b.all b.isString values then (if allEqual then b.head values else b.concatStringsSep "\n" values)
         else if b.all isTree values then b.foldl' (a: v: a // v) { } values
         else if allEqual then b.head values
@@ -179,8 +190,15 @@ in
   inherit config;
   options = decls;
   pkgs = thePkgs;
+  # As lib.evalModules' extendModules (used by specialisation and
+  # virtualisation.vmVariant): the same modules and specialArgs, more modules.
+  extendModules = { modules ? [ ], specialArgs ? { } }:
+    import ./eval-config.nix (args // {
+      modules = (args.modules or [ ]) ++ modules;
+      specialArgs = (args.specialArgs or { }) // specialArgs;
+    });
   _stub = {
-    inherit modules;
+    inherit modules specialArgs;
     argNames = b.attrNames args;
     files = map (c: c.file) collected;
     # Whether some definition of `path` is active (not under a false mkIf).
