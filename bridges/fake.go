@@ -186,8 +186,8 @@ type fakeNet struct {
 
 type fakeLink struct {
 	bridge, up bool
-	addrs                []netip.Prefix
-	routes               []netip.Prefix
+	addrs      []netip.Prefix
+	routes     []netip.Prefix
 }
 
 func newFakeNet(defaultRoute string) *fakeNet {
