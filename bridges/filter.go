@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"slices"
 	"strings"
 
 	"github.com/nixcloud/nixcloud-container/filters"
@@ -143,8 +142,8 @@ func RemovePortFilters(cfg hostconfig.Config, name string, veths []string) error
 	return nil
 }
 
-// PortFiltersPresent reports which of the host veths have a packet filter.
-func PortFiltersPresent(cfg hostconfig.Config, veths []string) (map[string]bool, error) {
+// FilteredPorts is the set of host veths that have a packet filter.
+func FilteredPorts(cfg hostconfig.Config) (map[string]bool, error) {
 	h := newFilesHost(cfg)
 	out := map[string]bool{}
 	table := filterTable(cfg)
@@ -152,12 +151,12 @@ func PortFiltersPresent(cfg hostconfig.Config, veths []string) (map[string]bool,
 	if err != nil || !ok {
 		return out, err
 	}
-	elems, err := h.nft.MapKeys("bridge", table, "ports")
+	keys, err := h.nft.MapKeys("bridge", table, "ports")
 	if err != nil {
 		return out, fmt.Errorf("packet filter: %w", err)
 	}
-	for _, v := range veths {
-		out[v] = slices.Contains(elems, v)
+	for _, k := range keys {
+		out[k] = true
 	}
 	return out, nil
 }

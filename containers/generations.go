@@ -131,10 +131,8 @@ func (m *Manager) Update(ctx context.Context, name, file string, lxcArgs []strin
 		}
 		addSource(rec, cur.Number, abs, nixArgs)
 		syncSource(rec, cur.Number)
-		if lxcArgs != nil {
-			rec.LXCArgs = lxcArgs
-		}
-	} else if lxcArgs != nil {
+	}
+	if lxcArgs != nil {
 		rec.LXCArgs = lxcArgs
 	}
 	if added || lxcArgs != nil {

@@ -131,17 +131,12 @@ func (m *Manager) HostStatus() (bridges.Status, error) {
 	if err != nil {
 		return st, fmt.Errorf("host status: %w", err)
 	}
+	filtered, err := bridges.FilteredPorts(m.Cfg)
+	if err != nil {
+		return st, fmt.Errorf("host status: %w", err)
+	}
 	for _, r := range recs {
-		ports := m.hostPorts(r)
-		veths := make([]string, len(ports))
-		for i, p := range ports {
-			veths[i] = p.Veth
-		}
-		filtered, err := bridges.PortFiltersPresent(m.Cfg, veths)
-		if err != nil {
-			return st, wrap(r.Name, "host status", err)
-		}
-		for _, p := range ports {
+		for _, p := range m.hostPorts(r) {
 			problem, err := bridges.PortProblem(p)
 			if err != nil {
 				return st, wrap(r.Name, "host status", err)

@@ -454,11 +454,11 @@ func (m *Manager) destroy(name string, rec *records.Record, force bool) error {
 		}
 	}
 	step("destroy:killed")
-	slot := -1
+	var slot int
 	if rec != nil {
 		slot = rec.Slot
 	} else {
-		slot = m.Store.Salvage(name).Slot
+		slot = m.Store.Salvage(name).Slot // -1 when its config tells none
 	}
 	if err := m.networkDestroy(name, slot); err != nil {
 		return err
