@@ -38,7 +38,8 @@ type Result struct {
 	// Added is false when update built what the current generation holds.
 	Added      bool
 	Activation Activation
-	// Warning is set when switch-to-configuration exited 2, 4 or 100.
+	// Warning is set when switch-to-configuration exited 2, 4 or 100, or
+	// its pre-switch checks refused.
 	Warning string
 }
 
@@ -319,24 +320,18 @@ func (m *Manager) activate(ctx context.Context, rec *records.Record, prof genera
 		return res, m.restartOrReturn(ctx, rec, prof, old, cur, nil)
 	}
 	res.Activation = Switched
-	code, err := m.Run(name, []string{lxc.GuestProfileDir + "/system/bin/switch-to-configuration", "switch"},
-		Stdio{Stdin: devNull(), Stdout: progressFile(m), Stderr: progressFile(m), Terminal: TerminalOff})
+	code, out, err := m.switchInPlace(name)
 	if err != nil {
 		return res, err
 	}
-	switch code {
-	case 0:
-	case 2:
-		res.Warning = "switch-to-configuration exited 2 (the activation script failed; units were switched)"
-	case 4:
-		res.Warning = "switch-to-configuration exited 4 (switched; some units failed: see 'systemctl --failed' in the container)"
-	case 100:
-		// It refused to switch in place and did nothing (the new system has
-		// another init interface version: a reboot is needed): restart.
+	v := readSwitch(code, out)
+	res.Warning = v.Warning
+	switch {
+	case v.Restart:
+		// It refused and did nothing: restart into the new generation.
 		res.Activation = Restarted
-		res.Warning = "switch-to-configuration exited 100 (the new system cannot switch in place; nothing was switched): restarted into it"
 		return res, m.restartOrReturn(ctx, rec, prof, old, cur, nil)
-	default:
+	case v.Failed:
 		why := fmt.Errorf("switch-to-configuration exited %d", code)
 		res.Activation = Restarted
 		res.Generation = old.Number

@@ -85,8 +85,19 @@ func TestGenerationsUpdateRollbackSwitch(t *testing.T) {
 
 func TestSwitchToConfigurationInPlace(t *testing.T) {
 	h := newHost(t, "")
-	file := func(step string, code int) string {
-		return h.busyboxFile(step+".nix", fmt.Sprintf(`marker = %q; switchExitCode = %d;`, step, code), "")
+	// stderr: what switch-to-configuration prints first, as nixpkgs' does.
+	stderr := map[int]string{
+		2: "mount: /dev: permission denied.\nActivation script snippet 'specialfs' failed (32)\n",
+		4: "warning: the following units failed: a.service, b.service\n\n* a.service - A\n",
+	}
+	fileOut := func(step string, code int, out string) string {
+		return h.busyboxFile(step+".nix", fmt.Sprintf(`marker = %q; switchExitCode = %d; switchStderr = %q;`, step, code, out), "")
+	}
+	file := func(step string, code int) string { return fileOut(step, code, stderr[code]) }
+	// warned: the warning each switching exit code gives, naming what failed.
+	warned := map[int]string{
+		2: `warning: container "c": switch-to-configuration exited 2 (the activation script failed; units were switched): Activation script snippet 'specialfs' failed (32)`,
+		4: `warning: container "c": switch-to-configuration exited 4 (switched; failed units: a.service, b.service)`,
 	}
 	// guestRunsCurrent: the generation the guest sees as its system (what it
 	// switched to in place, or booted), checked against the current one.
@@ -118,8 +129,8 @@ func TestSwitchToConfigurationInPlace(t *testing.T) {
 		if !strings.Contains(r.stderr, fmt.Sprintf("generation %d: switched in place", i+2)) {
 			t.Fatalf("switch exit %d: not switched in place: %q", code, r.stderr)
 		}
-		if code != 0 && !strings.Contains(r.stderr, fmt.Sprintf("warning: container \"c\": switch-to-configuration exited %d", code)) {
-			t.Fatalf("switch exit %d: no warning in %q", code, r.stderr)
+		if code != 0 && !strings.Contains(r.stderr, warned[code]) {
+			t.Fatalf("switch exit %d: no warning %q in %q", code, warned[code], r.stderr)
 		}
 		if code == 0 && strings.Contains(r.stderr, "warning") {
 			t.Fatalf("switch exit 0: a warning in %q", r.stderr)
@@ -150,22 +161,37 @@ func TestSwitchToConfigurationInPlace(t *testing.T) {
 		t.Fatalf("switch exit 100: marker %q, want the new generation's (s4)", m)
 	}
 	guestRunsCurrent("switch exit 100", 5)
+	// 25.11's pre-switch checks refuse (exit 1) before doing anything: a
+	// restart into the new generation (6, marker s5), not a failure.
+	pid = h.initPID("c")
+	r = h.run("update", "c", fileOut("s5", 1, "Pre-switch check 'switchInhibitors' failed\nPre-switch checks failed\n"))
+	if r.code != 0 || !strings.Contains(r.stderr, "generation 6: restarted") ||
+		!strings.Contains(r.stderr, "its pre-switch checks refused to switch in place") {
+		t.Fatalf("pre-switch refusal: update exit %d, stderr %q", r.code, r.stderr)
+	}
+	if now := h.initPID("c"); now == pid {
+		t.Fatal("pre-switch refusal: init pid unchanged: the container was not restarted")
+	}
+	if m := h.marker("c"); m != "s5" {
+		t.Fatalf("pre-switch refusal: marker %q, want the new generation's (s5)", m)
+	}
+	guestRunsCurrent("pre-switch refusal", 6)
 	// Any other exit code fails hard: the container goes back to the
-	// generation that ran (5, marker s4), running, and the update exits 1
+	// generation that ran (6, marker s5), running, and the update exits 1
 	// naming both generations.
 	for i, code := range []int{1, 3} {
 		r := h.run("update", "c", file(fmt.Sprintf("f%d", i), code))
-		want := fmt.Sprintf("generation %d: the new generation failed: switch-to-configuration exited %d; back on generation 5, running", 6+i, code)
+		want := fmt.Sprintf("generation %d: the new generation failed: switch-to-configuration exited %d; back on generation 6, running", 7+i, code)
 		if r.code != 1 || !strings.Contains(r.stderr, want) {
 			t.Fatalf("switch exit %d: update exit %d, stderr %q, want %q", code, r.code, r.stderr, want)
 		}
 		if st := h.state("c"); st != "RUNNING" {
 			t.Fatalf("switch exit %d: state %s after the return", code, st)
 		}
-		if m := h.must("run", "c", "--", "cat", "/run/marker"); m != "s4\n" {
-			t.Fatalf("switch exit %d: marker %q, want the generation that ran (s4)", code, m)
+		if m := h.must("run", "c", "--", "cat", "/run/marker"); m != "s5\n" {
+			t.Fatalf("switch exit %d: marker %q, want the generation that ran (s5)", code, m)
 		}
-		guestRunsCurrent(fmt.Sprintf("switch exit %d", code), 5)
+		guestRunsCurrent(fmt.Sprintf("switch exit %d", code), 6)
 	}
 }
 

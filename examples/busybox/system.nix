@@ -10,11 +10,14 @@
 #   switchExitCode when set, the system has bin/switch-to-configuration,
 #                  which records its arguments in /run/switch-calls and
 #                  exits with this code
+#   switchStderr   what that switch-to-configuration prints on stderr
+#                  first (as nixpkgs' does: failed units, activation
+#                  snippets, pre-switch checks)
 #   haltSignals    the signals init shuts down on (trap names/numbers)
 #   initMode       "ok"; "not-executable": init is not executable (a
 #                  system that cannot boot); "cannot-exec": init names an
 #                  interpreter that does not exist (it fails at start)
-{ marker ? "busybox", switchExitCode ? null, haltSignals ? "37 PWR TERM INT", initMode ? "ok" }:
+{ marker ? "busybox", switchExitCode ? null, switchStderr ? "", haltSignals ? "37 PWR TERM INT", initMode ? "ok" }:
 let
   hostBusybox = dir:
     "${builtins.path { path = dir; name = "busybox-static"; filter = p: t: baseNameOf p == "busybox"; }}/busybox";
@@ -78,6 +81,7 @@ let
   switch = ''
     #!@out@/bin/sh
     echo "$*" >> /run/switch-calls
+    cat @out@/switch-stderr >&2
     exit ${toString switchExitCode}
   '';
 in
@@ -90,6 +94,7 @@ derivation {
   preferLocalBuild = true;
   allowSubstitutes = false;
   switch = if switchExitCode == null then "" else switch;
+  inherit switchStderr;
   args = [ "sh" "-c" ''
     set -e
     B=${busybox}
@@ -108,6 +113,7 @@ derivation {
     if [ -n "$switch" ]; then
       echo "$switch" | subst > $out/bin/switch-to-configuration
       $B chmod 555 $out/bin/switch-to-configuration
+      printf %s "$switchStderr" > $out/switch-stderr
     fi
   '' ];
 }

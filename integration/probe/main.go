@@ -21,10 +21,14 @@
 //	                           fds 0, 1, 2 and /dev/tty (ioctl TIOCSTI, a
 //	                           byte at a time); print one line per target,
 //	                           "fd0 ok" or "fd0 <error>"
+//	probe setcap FILE          give FILE the file capability cap_net_raw+p
+//	                           (as NixOS' security.wrappers does for ping)
+//	                           and read it back
 package main
 
 import (
 	"bufio"
+	"encoding/binary"
 	"fmt"
 	"net"
 	"os"
@@ -43,6 +47,13 @@ func main() {
 		tiocsti(os.Args[2])
 		return
 	}
+	if len(os.Args) == 3 && os.Args[1] == "setcap" {
+		if err := setcap(os.Args[2]); err != nil {
+			fmt.Fprintln(os.Stderr, "probe:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if len(os.Args) >= 4 && os.Args[1] == "na" {
 		if err := neighbourAdvert(os.Args[2], os.Args[3], len(os.Args) == 5 && os.Args[4] == "dstopts"); err != nil {
 			fmt.Fprintln(os.Stderr, "probe:", err)
@@ -51,7 +62,7 @@ func main() {
 		return
 	}
 	if len(os.Args) < 4 || len(os.Args) > 5 {
-		fmt.Fprintln(os.Stderr, "usage: probe serve tcp|udp [ADDR:]PORT [TAG] | probe dial tcp|udp HOST:PORT [FROM] | probe syscall NAME | probe tiocsti TEXT | probe na IFACE TARGET [dstopts]")
+		fmt.Fprintln(os.Stderr, "usage: probe serve tcp|udp [ADDR:]PORT [TAG] | probe dial tcp|udp HOST:PORT [FROM] | probe syscall NAME | probe tiocsti TEXT | probe setcap FILE | probe na IFACE TARGET [dstopts]")
 		os.Exit(2)
 	}
 	opt := ""
@@ -252,5 +263,28 @@ func neighbourAdvert(ifname, target string, dstopts bool) error {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+	return nil
+}
+
+// setcap writes a version 2 security.capability attribute (the kernel
+// stores it as version 3, with the namespace's root, inside a user
+// namespace) permitting CAP_NET_RAW, then reads the attribute back.
+func setcap(file string) error {
+	const capNetRaw = 13
+	var v [20]byte
+	binary.LittleEndian.PutUint32(v[0:], 0x02000000) // VFS_CAP_REVISION_2
+	binary.LittleEndian.PutUint32(v[4:], 1<<capNetRaw)
+	if err := syscall.Setxattr(file, "security.capability", v[:], 0); err != nil {
+		return fmt.Errorf("set capability of %s: %w", file, err)
+	}
+	got := make([]byte, 64)
+	n, err := syscall.Getxattr(file, "security.capability", got)
+	if err != nil {
+		return fmt.Errorf("read capability of %s: %w", file, err)
+	}
+	if n < 8 || binary.LittleEndian.Uint32(got[4:])&(1<<capNetRaw) == 0 {
+		return fmt.Errorf("capability of %s reads back as %x", file, got[:n])
+	}
+	fmt.Printf("%s cap_net_raw+p\n", file)
 	return nil
 }
