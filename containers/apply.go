@@ -340,16 +340,22 @@ func (m *Manager) applyOne(ctx context.Context, spec string, e *applyEntry, opts
 	} else {
 		what = "unchanged"
 		d := e.rec.Declared
-		if d.Spec != spec || d.Dropped || (d.Applied == "" && e.plan != nil) {
-			applied := d.Applied
-			if applied == "" && e.plan != nil {
-				applied = e.plan.Out
-			}
+		cur, err := m.profile(name, generations.Nix{}).Current()
+		if err != nil {
+			return "", wrap(name, "profile", err)
+		}
+		// What the SPEC builds is what runs: remember it as applied, so
+		// that a later rollback is kept until the SPEC changes again.
+		applied := d.Applied
+		if e.plan != nil && (applied == "" || cur.StorePath == e.plan.Out) {
+			applied = e.plan.Out
+		}
+		if d.Spec != spec || d.Dropped || d.Applied != applied {
 			if err := m.markDeclared(name, func(d *records.Declared) { d.Spec, d.Applied, d.Dropped = spec, applied, false }); err != nil {
 				return "", err
 			}
 		}
-		if cur, err := m.profile(name, generations.Nix{}).Current(); err == nil && e.plan != nil && cur.StorePath != e.plan.Out {
+		if e.plan != nil && cur.StorePath != e.plan.Out {
 			what = fmt.Sprintf("unchanged (stays on generation %d, set by hand, until the SPEC changes it)", cur.Number)
 		}
 	}

@@ -165,6 +165,21 @@ func TestApplyConverges(t *testing.T) {
 		t.Fatalf("b's marker %q", m)
 	}
 
+	// A generation chosen by hand that equals what the SPEC says becomes
+	// the applied one: the SPEC changing back to b3 updates b again.
+	h.must("switch-generation", "b", "1")
+	lines, _ = h.apply(0, h.specFile("  a = ./a.nix;\n"+specB("b1")))
+	wantLines(t, "SPEC back to b1", lines, map[string]string{"a": "unchanged", "b": "unchanged"})
+	if strings.Contains(lines["b"], "set by hand") {
+		t.Errorf("b runs what the SPEC says, yet: %q", lines["b"])
+	}
+	spec = h.specFile("  a = ./a.nix;\n" + specB("b3"))
+	lines, _ = h.apply(0, spec)
+	wantLines(t, "SPEC to b3 again", lines, map[string]string{"a": "unchanged", "b": "updated to generation 3, restarted"})
+	if m := h.marker("b"); m != "b3" {
+		t.Fatalf("b's marker %q", m)
+	}
+
 	// 6. Drop a: stopped and kept, marked in list, not started at boot.
 	spec = h.specFile(specB("b3"))
 	lines, _ = h.apply(0, spec)
