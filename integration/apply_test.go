@@ -3,6 +3,7 @@ package integration
 import (
 	"encoding/json"
 	"fmt"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -261,4 +262,35 @@ func TestApplyBrokenFailsAlone(t *testing.T) {
 	if r := h.run("apply", bad); r.code != 1 || !strings.Contains(r.stderr, "attribute set") {
 		t.Fatalf("apply of a list: exit %d, %s", r.code, r.stderr)
 	}
+}
+
+// TestApplyModuleSpec: the SPEC the NixOS module writes (nixos/spec.nix
+// over the rendered JSON: prebuilt systems, a static address) is applied
+// as any other; each generation references the system it boots.
+func TestApplyModuleSpec(t *testing.T) {
+	h := newHost(t, "")
+	out, err := exec.Command("nix-build", filepath.Join(repoRoot(), "examples", "busybox", "system.nix"),
+		"--argstr", "marker", "from-module", "--no-out-link").Output()
+	if err != nil {
+		t.Fatalf("nix-build the busybox system: %v", err)
+	}
+	sys := strings.TrimSpace(string(out))
+	js := h.writeFile("spec.json", fmt.Sprintf(`{"web":{"autostart":true,"network":{"ip":"10.101.200.7"},"system":%q}}`, sys))
+	spec := h.writeFile("spec.nix", fmt.Sprintf("import %s %s\n", filepath.Join(repoRoot(), "nixos", "spec.nix"), js))
+
+	lines, _ := h.apply(0, spec)
+	wantLines(t, "first apply", lines, map[string]string{"web": "created (generation 1), started"})
+	if ip := strings.TrimSpace(h.must("show-ip", "web")); ip != "10.101.200.7" {
+		t.Fatalf("show-ip web = %q, want the module's static address", ip)
+	}
+	if m := h.marker("web"); m != "from-module" {
+		t.Fatalf("marker %q", m)
+	}
+	gen := h.generations("web")[0].StorePath
+	refs, err := exec.Command("nix-store", "-q", "--references", gen).Output()
+	if err != nil || !strings.Contains(string(refs), sys) {
+		t.Fatalf("generation %s does not reference its system %s: %s %v", gen, sys, refs, err)
+	}
+	lines, _ = h.apply(0, spec)
+	wantLines(t, "re-apply", lines, map[string]string{"web": "unchanged"})
 }

@@ -31,12 +31,8 @@ let
 
   hostToml = settingsFormat.generate "nixcloud-container-host.toml" rendered.hostSettings;
   specJSON = pkgs.writeText "nixcloud-container-spec.json" (builtins.toJSON rendered.spec);
-  # The SPEC `apply` reads: every system a store path with its context
-  # (builtins.storePath), so generations reference what they boot.
-  specFile = pkgs.writeText "nixcloud-container-spec.nix" ''
-    builtins.mapAttrs (name: c: c // { system = builtins.storePath c.system; })
-      (builtins.fromJSON (builtins.readFile ${specJSON}))
-  '';
+  # The SPEC `apply` reads (spec.nix: systems as store paths with context).
+  specFile = pkgs.writeText "nixcloud-container-spec.nix" "import ${./spec.nix} ${specJSON}\n";
 
   exe = "${cfg.package}/bin/nixcloud-container";
   toolPath = [ cfg.package config.nix.package pkgs.lxc pkgs.dnsmasq pkgs.iptables pkgs.nftables pkgs.iproute2 pkgs.shadow pkgs.coreutils ];
