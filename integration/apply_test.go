@@ -200,7 +200,12 @@ func TestApplyConverges(t *testing.T) {
 	lines, _ = h.apply(0, spec)
 	wantLines(t, "re-apply after drop", lines, map[string]string{"a": "kept (dropped from SPEC)", "b": "unchanged"})
 
-	// 7. --prune destroys it.
+	// 7. --prune destroys it (the dry run only says so).
+	lines, _ = h.apply(0, "--dry-run", "--prune", spec)
+	wantLines(t, "prune dry run", lines, map[string]string{"a": "would destroy", "b": "unchanged"})
+	if r := h.run("exists", "a"); r.code != 0 {
+		t.Fatal("the dry run destroyed a")
+	}
 	lines, _ = h.apply(0, "--prune", spec)
 	wantLines(t, "prune", lines, map[string]string{"a": "destroyed", "b": "unchanged"})
 	if r := h.run("exists", "a"); r.code != 1 {
