@@ -1,7 +1,9 @@
 # NixOS VM test of nixcloud-container with a real NixOS guest: host setup,
 # create examples/nginx.nix, start, curl it from the host over hostonly and
 # through the port forward, update while running, rollback, switch-generation,
-# list-generations, stop, destroy, host teardown.
+# list-generations, stop, destroy, host teardown; and the host module
+# (nixos/module.nix) with a declared container converged by `apply` at
+# activation, updated by activating a specialisation, rolled back on its own.
 #
 #   nix-build test.nix -I nixpkgs=/path/to/nixpkgs --argstr vendorHash sha256-…
 #
@@ -63,6 +65,28 @@ in
   name = "nixcloud-container";
 
   nodes.host = { config, pkgs, ... }: {
+    # The host module: bridges at boot, autostart, and the declared
+    # container `decl` converged by `apply` at every activation.
+    imports = [ ./nixos/module.nix ];
+    nixcloud.container = {
+      enable = true;
+      package = nixcloud-container;
+      settings.nixpkgs = "${pkgs.path}";
+      containers.decl = {
+        autoStart = true;
+        config = { ... }: {
+          environment.etc."decl-version".text = "v1";
+          system.stateVersion = "24.11";
+        };
+      };
+    };
+    # An update by activation, as nixos-rebuild switch does it.
+    specialisation.v2.configuration = {
+      nixcloud.container.containers.decl.config = {
+        environment.etc."decl-version".text = lib.mkForce "v2";
+      };
+    };
+
     # Evaluating a NixOS guest (nix-instantiate of the wrapper) inside the
     # VM, with the VM's store on tmpfs, does not fit in 2048 MB.
     virtualisation.memorySize = 3072;
@@ -72,19 +96,10 @@ in
       (guestSystem webV2)
     ];
 
-    virtualisation.lxc.enable = true;
     # LXC's common.conf and userns.conf under /run/current-system/sw/share/lxc/config.
     environment.pathsToLink = [ "/share/lxc" ];
-    environment.systemPackages = [ nixcloud-container pkgs.dnsmasq pkgs.iptables pkgs.curl ];
-
-    # Root's subordinate ids: 16 containers of 65536 ids from 100000, as
-    # host.toml's defaults (base 100000, size 65536, isolated).
-    users.users.root.subUidRanges = [ { startUid = 100000; count = 16 * 65536; } ];
-    users.users.root.subGidRanges = [ { startGid = 100000; count = 16 * 65536; } ];
-
-    environment.etc."nixcloud-container/host.toml".text = ''
-      nixpkgs = "${pkgs.path}"
-    '';
+    environment.systemPackages = [ pkgs.dnsmasq pkgs.iptables pkgs.curl ];
+    # LXC, root's subordinate ids and host.toml come from the module.
     environment.etc."nixcloud-test/nginx.nix".source = ./examples/nginx.nix;
     environment.etc."nixcloud-test/nginx-v2.nix".source = webV2;
 
@@ -186,9 +201,29 @@ in
         host.fail(f"curl -sf --max-time 5 http://{ip}/")
         host.succeed(f"{nc} destroy web")
         host.fail(f"{nc} exists web")
-        assert not json.loads(host.succeed(f"{nc} list --json"))
+        # Only the declared container is left.
+        assert [c["name"] for c in json.loads(host.succeed(f"{nc} list --json"))] == ["decl"]
         host.succeed("test ! -e /nix/var/nix/profiles/nixcloud-container/web")
         host.succeed(f"test ! -e {lxcpath}/web")
+
+    with subtest("declarative container: apply at activation, update, rollback"):
+        host.wait_for_unit("nixcloud-container-apply.service")
+        host.wait_until_succeeds(f"{nc} state decl | grep -qx RUNNING")
+        host.wait_until_succeeds(f"{nc} run decl -- {sw}/cat /etc/decl-version | grep -qx v1")
+        assert json.loads(host.succeed(f"{nc} list --json"))[0]["declared"]
+        # Activation of a changed configuration restarts the apply unit:
+        # only decl gets a new generation.
+        host.succeed("/run/current-system/specialisation/v2/bin/switch-to-configuration test")
+        host.wait_until_succeeds(f"{nc} run decl -- {sw}/cat /etc/decl-version | grep -qx v2")
+        gens = json.loads(host.succeed(f"{nc} list-generations decl --json"))
+        assert len(gens) == 2, gens
+        # A per-container rollback stays until the configuration changes decl again.
+        host.succeed(f"{nc} rollback decl")
+        host.wait_until_succeeds(f"{nc} run decl -- {sw}/cat /etc/decl-version | grep -qx v1")
+        out = host.succeed(f"{nc} apply /etc/nixcloud-container/spec.nix")
+        assert "decl: unchanged" in out, out
+        host.succeed(f"{nc} run decl -- {sw}/cat /etc/decl-version | grep -qx v1")
+        host.succeed(f"{nc} destroy decl --force")
 
     with subtest("host teardown"):
         host.succeed(f"{nc} host teardown")

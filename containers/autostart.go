@@ -93,9 +93,12 @@ func (m *Manager) autostartEntries(report func(AutostartResult)) ([]autostartEnt
 		if !d.IsDir() || records.ValidateName(name) != nil {
 			continue
 		}
-		_, _, s, err := m.current(name)
+		rec, _, s, err := m.current(name)
 		if errors.Is(err, records.ErrNotExist) {
 			continue // no record, or a create that has not finished
+		}
+		if err == nil && rec.Declared != nil && rec.Declared.Dropped {
+			continue // dropped from its SPEC: kept, stopped
 		}
 		if err != nil {
 			report(AutostartResult{Name: name, Err: err})

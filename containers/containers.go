@@ -46,6 +46,9 @@ type Manager struct {
 	// it finishes of an interrupted one, what it repaired. cmd prints them
 	// on stderr.
 	Notify func(msg string)
+	// prebuilt are generations apply built already, by wrapper input;
+	// build uses them instead of building again.
+	prebuilt map[generations.Input]string
 }
 
 // New returns a Manager for cfg.
@@ -107,6 +110,8 @@ func (m *Manager) Exists(name string) (bool, error) {
 type CreateOptions struct {
 	LXCArgs []string
 	Start   bool
+	// Declared marks a container made by apply.
+	Declared *records.Declared
 }
 
 // Create builds generation 1 of the container file and defines the
@@ -166,6 +171,7 @@ func (m *Manager) Create(ctx context.Context, name, file string, opts CreateOpti
 	r.Add(func() { m.revokeRanges(granted, idmap.Range{Start: rec.UIDBase, Size: rec.UIDSize}) })
 	rec.NixArgs = m.NixArgs
 	rec.LXCArgs = opts.LXCArgs
+	rec.Declared = opts.Declared
 	r.Add(func() { os.RemoveAll(m.Store.ContainerDir(name)) })
 	step("create:allocated")
 
@@ -438,9 +444,12 @@ func (m *Manager) releaseSubIDs(name string, rng idmap.Range, files []string) er
 // build builds the record's container file into a new generation of the
 // profile; added is false when the build equals the current generation.
 func (m *Manager) build(ctx context.Context, rec *records.Record, file string, nix generations.Nix, prof generations.Profile) (added bool, err error) {
-	path, err := nix.Build(ctx, guestInput(file, rec))
-	if err != nil {
-		return false, wrap(rec.Name, "build", err)
+	in := guestInput(file, rec)
+	path, ok := m.prebuilt[in]
+	if !ok {
+		if path, err = nix.Build(ctx, in); err != nil {
+			return false, wrap(rec.Name, "build", err)
+		}
 	}
 	_, added, err = prof.Add(ctx, path)
 	if err != nil {

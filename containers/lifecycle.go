@@ -510,6 +510,9 @@ type Info struct {
 	// (create, update, start, ...); the next verb on it finishes or undoes
 	// it, destroy always removes it.
 	Interrupted string `json:"interrupted,omitempty"`
+	// Declared: made by apply; Dropped: its SPEC no longer declares it.
+	Declared bool `json:"declared,omitempty"`
+	Dropped  bool `json:"dropped,omitempty"`
 }
 
 // ErrUnreadable means some containers' records could not be read; each
@@ -530,6 +533,9 @@ func (m *Manager) List(report func(error)) ([]Info, error) {
 	out := []Info{}
 	for _, rec := range recs {
 		info := Info{Name: rec.Name, Slot: rec.Slot, UIDBase: rec.UIDBase, Addresses: Addresses(rec)}
+		if rec.Declared != nil {
+			info.Declared, info.Dropped = true, rec.Declared.Dropped
+		}
 		interrupted := ""
 		if rec.Creating {
 			interrupted = "create"

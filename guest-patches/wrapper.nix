@@ -3,16 +3,20 @@
 # generation (for `nix-build -A generation`). A generation is one store path
 # holding the guest system (its entries, `init` first of all) and
 # `manifest.nix`, a link to the host-side settings of this build as JSON.
-{ file                  # absolute path of the container file
+{ file ? null           # absolute path of the container file
+, container ? null      # or its value (the NixOS host module passes it)
 , name                  # container name
 , ip ? ""               # the container's hostonly IPv4 address
 , prefixLength ? 16     # prefix length of the hostonly network
 , gateway ? ""          # hostonly bridge address (no default route through it)
 , enableNat ? false     # the container has a second interface `internet`
 , guestModule ? ./guest.nix
+  # NixOS' eval-config.nix; the NixOS host module passes the host's own.
+, evalConfig ? import <nixpkgs/nixos/lib/eval-config.nix>
 }:
 let
-  raw = import file;
+  raw = if container != null then container else import file;
+  where = if file != null then "container file ${toString file}" else "container ${name}";
   hostKeys = [
     "autostart" "autostartPriority" "autostartDelay" "ephemeral" "network"
     "bindMounts" "forwardPorts" "limits" "extraLxcConfig" "haltSignal"
@@ -31,11 +35,11 @@ let
 
   checked =
     if unknown != [ ] then
-      throw "container file ${toString file}: unknown key '${builtins.head unknown}' (known keys: ${builtins.concatStringsSep ", " known})"
+      throw "${where}: unknown key '${builtins.head unknown}' (known keys: ${builtins.concatStringsSep ", " known})"
     else if cfg ? configuration && cfg ? system then
-      throw "container file ${toString file}: set either 'configuration' or 'system', not both"
+      throw "${where}: set either 'configuration' or 'system', not both"
     else if !(cfg ? configuration || cfg ? system) then
-      throw "container file ${toString file}: set 'configuration' (a NixOS module) or 'system' (a prebuilt system)"
+      throw "${where}: set 'configuration' (a NixOS module) or 'system' (a prebuilt system)"
     else cfg;
 
   settings = builtins.removeAttrs checked [ "configuration" "system" ];
@@ -46,7 +50,7 @@ let
   # modules) defines `_module.args.name` itself, and two definitions of it
   # are an error as soon as a module reads `name`; specialArgs also work in
   # `imports`, which `_module.args` cannot.
-  nixos = import <nixpkgs/nixos/lib/eval-config.nix> {
+  nixos = evalConfig {
     specialArgs = { inherit name ip; };
     modules = [
       guestModule
@@ -59,7 +63,7 @@ let
     if checked ? system then
       (if isSystem checked.system
        then checked.system
-       else throw "container file ${toString file}: 'system' must be a derivation or a store path")
+       else throw "${where}: 'system' must be a derivation or a store path")
     else nixos.config.system.build.toplevel;
 
   generation = derivation {

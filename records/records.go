@@ -60,6 +60,21 @@ type Record struct {
 	// step and cleared after its last; one left behind was interrupted and
 	// the next verb on the container finishes or undoes it.
 	Intent *Intent `json:"intent,omitempty"`
+	// Declared is set on containers that `apply` manages.
+	Declared *Declared `json:"declared,omitempty"`
+}
+
+// Declared is what `apply` remembers about a container it manages.
+type Declared struct {
+	// Spec is the absolute path of the SPEC that declares the container.
+	Spec string `json:"spec"`
+	// Applied is the store path the SPEC built for it last: while the
+	// SPEC builds the same, apply leaves the container's generation alone
+	// (a manual rollback stays).
+	Applied string `json:"applied,omitempty"`
+	// Dropped: the SPEC no longer declares the container; it is stopped
+	// and kept until `apply --prune` or destroy.
+	Dropped bool `json:"dropped,omitempty"`
 }
 
 // Source is what one generation was built from.

@@ -78,6 +78,9 @@ var listCommand = &cli.Command{
 			} else if i.Interrupted != "" {
 				state += " (" + i.Interrupted + ")"
 			}
+			if i.Dropped {
+				state += " (dropped from SPEC)"
+			}
 			fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%v\n", i.Name, state, addrs, i.Generation, i.Autostart)
 		}
 		if err := w.Flush(); err != nil {

@@ -1,0 +1,333 @@
+// Package nixos holds the NixOS host module (module.nix). Its tests
+// evaluate the module with real Nix against a miniature module system
+// (testdata/eval.nix), since nixpkgs is not available here, and check that
+// the options render a host.toml the tool accepts and a SPEC whose entries
+// are valid container files.
+package nixos
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/BurntSushi/toml"
+
+	"github.com/nixcloud/nixcloud-container/generations"
+	"github.com/nixcloud/nixcloud-container/hostconfig"
+)
+
+func requireNix(t *testing.T) {
+	t.Helper()
+	if _, err := exec.LookPath("nix-instantiate"); err != nil {
+		t.Skip("nix-instantiate is not on PATH")
+	}
+}
+
+// eval evaluates attr of testdata/eval.nix for a host configuration
+// (Nix text) and decodes the JSON; numbers stay json.Number.
+func eval(t *testing.T, configuration, attr string) (any, error) {
+	t.Helper()
+	cmd := exec.Command("nix-instantiate", "--eval", "--strict", "--json", "testdata/eval.nix",
+		"--arg", "configuration", configuration, "-A", attr)
+	cmd.Env = append(os.Environ(), "NIX_PATH=")
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if err := cmd.Run(); err != nil {
+		return nil, &nixError{strings.TrimSpace(errb.String())}
+	}
+	dec := json.NewDecoder(&out)
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		t.Fatal(err)
+	}
+	return v, nil
+}
+
+type nixError struct{ msg string }
+
+func (e *nixError) Error() string { return e.msg }
+
+func mustEval(t *testing.T, configuration, attr string) any {
+	t.Helper()
+	v, err := eval(t, configuration, attr)
+	if err != nil {
+		t.Fatalf("evaluate %s: %v", attr, err)
+	}
+	return v
+}
+
+// numbers turns json.Number into int64 or float64, as TOML wants them.
+func numbers(v any) any {
+	switch x := v.(type) {
+	case map[string]any:
+		for k, e := range x {
+			x[k] = numbers(e)
+		}
+	case []any:
+		for i, e := range x {
+			x[i] = numbers(e)
+		}
+	case json.Number:
+		if i, err := x.Int64(); err == nil {
+			return i
+		}
+		f, _ := x.Float64()
+		return f
+	}
+	return v
+}
+
+const host = `{ nixcloud.container = {
+  enable = true;
+  package = "/stub/nixcloud-container";
+  internetInterface = "eth1";
+  ipv6 = {
+    enable = true;
+    ipv6InternetInterfaceAddress = "2001:db8:7::1";
+    ipv6Prefix = "2001:db8:7::";
+    ipv6PrefixLength = 64;
+    ipv6NameServers = [ "2001:db8::53" ];
+  };
+  settings = {
+    state_dir = "/srv/ncc";
+    hostonly.isolate_containers = false;
+    idmap.size = 100000;
+    defaults.limits.memory = "2G";
+  };
+  CONTAINERS
+}; }`
+
+func hostWith(containers string) string { return strings.Replace(host, "CONTAINERS", containers, 1) }
+
+// TestModuleRendersHostToml: the original's option names and `settings`
+// render a host.toml that the tool loads, with their meaning.
+func TestModuleRendersHostToml(t *testing.T) {
+	requireNix(t)
+	settings := numbers(mustEval(t, hostWith(""), "options.nixcloud.container.internal.hostSettings"))
+	var buf bytes.Buffer
+	if err := toml.NewEncoder(&buf).Encode(settings); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "host.toml")
+	if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := hostconfig.Load(path)
+	if err != nil {
+		t.Fatalf("the tool refuses the rendered host.toml: %v\n%s", err, buf.String())
+	}
+	want := hostconfig.Default()
+	want.StateDir = "/srv/ncc"
+	want.Hostonly.IsolateContainers = false
+	want.IDMap.Size = 100000
+	want.Defaults.Limits.Memory = "2G"
+	want.Internet.Uplink = "eth1"
+	want.Internet.IPv6 = hostconfig.IPv6{Prefix: "2001:db8:7::/64", Address: "2001:db8:7::1/64", Nameservers: []string{"2001:db8::53"}}
+	if !reflect.DeepEqual(cfg, want) {
+		t.Fatalf("host.toml loads as\n%+v\nwant\n%+v\n(host.toml:\n%s)", cfg, want, buf.String())
+	}
+
+	// Without the original's options, nothing but settings is rendered:
+	// the tool's defaults apply.
+	plain := numbers(mustEval(t, `{ nixcloud.container = { enable = true; package = "/x"; }; }`, "options.nixcloud.container.internal.hostSettings"))
+	if m, ok := plain.(map[string]any); !ok || len(m) != 0 {
+		t.Fatalf("default options render %v, want nothing", plain)
+	}
+}
+
+// TestModuleSpec: containers.<name> with nixos-container's spellings
+// render SPEC entries that are valid container files; configurations are
+// built through the wrapper with the host's eval-config, and the static
+// address is the one apply will give the container.
+func TestModuleSpec(t *testing.T) {
+	requireNix(t)
+	conf := hostWith(`
+  containers.web = {
+    config = { pkgs, ... }: { services.nginx.enable = true; };
+    autoStart = true;
+    bindMounts."/var/www" = { hostPath = "/srv/www"; isReadOnly = false; };
+    bindMounts."/etc/ssl" = { };
+    forwardPorts = [ { hostPort = 8080; containerPort = 80; } { protocol = "udp"; hostPort = 5353; } ];
+    network.enableNat = true;
+    limits.memory = "512M";
+  };
+  containers.db = {
+    system = "/nix/store/00000000000000000000000000000000-db-system";
+    network.ip = "10.101.0.50";
+    autostart = true;
+    autostartPriority = 10;
+    extraLxcConfig = [ "lxc.cap.drop = sys_time" ];
+  };`)
+	spec := mustEval(t, conf, "options.nixcloud.container.internal.spec").(map[string]any)
+	addrs := mustEval(t, conf, "options.nixcloud.container.internal.addresses").(map[string]any)
+	if len(spec) != 2 {
+		t.Fatalf("spec has %d entries: %v", len(spec), spec)
+	}
+	for name, e := range spec {
+		entry := e.(map[string]any)
+		sys, _ := entry["system"].(string)
+		if !strings.HasPrefix(sys, "/nix/store/") {
+			t.Errorf("%s: system %q is not a store path", name, sys)
+		}
+		delete(entry, "system")
+		data, _ := json.Marshal(entry)
+		s, err := generations.DecodeSettings(data)
+		if err != nil {
+			t.Fatalf("%s: the SPEC entry is not a valid container file: %v\n%s", name, err, data)
+		}
+		if s.Network.IP != addrs[name] {
+			t.Errorf("%s: network.ip %q, address option %v", name, s.Network.IP, addrs[name])
+		}
+		switch name {
+		case "web":
+			if !strings.Contains(sys, "nixos-system-web-stub") {
+				t.Errorf("web: system %q was not built by the host's eval-config through the wrapper", sys)
+			}
+			ip := s.Network.IP
+			if !strings.HasPrefix(ip, "10.101.") || strings.HasPrefix(ip, "10.101.0.") {
+				t.Errorf("web: derived address %q is not in the upper half of 10.101.0.0/16", ip)
+			}
+			want := &generations.Settings{
+				Autostart: true,
+				Network:   generations.Network{IP: ip, EnableNat: true},
+				BindMounts: map[string]generations.BindMount{
+					"/var/www": {HostPath: "/srv/www", IsReadOnly: new(bool)},
+					"/etc/ssl": {HostPath: "/etc/ssl"},
+				},
+				ForwardPorts: []generations.ForwardPort{
+					{Protocol: "tcp", HostPort: 8080, ContainerPort: 80},
+					{Protocol: "udp", HostPort: 5353, ContainerPort: 5353},
+				},
+				Limits: generations.Limits{Memory: "512M"},
+			}
+			if !reflect.DeepEqual(s, want) {
+				t.Errorf("web settings\n%+v\nwant\n%+v", s, want)
+			}
+		case "db":
+			want := &generations.Settings{
+				Autostart: true, AutostartPriority: 10,
+				Network:        generations.Network{IP: "10.101.0.50"},
+				ExtraLxcConfig: []string{"lxc.cap.drop = sys_time"},
+			}
+			if !reflect.DeepEqual(s, want) {
+				t.Errorf("db settings\n%+v\nwant\n%+v", s, want)
+			}
+		}
+	}
+	// The address is stable: another container does not move it.
+	more := mustEval(t, strings.Replace(conf, "containers.db", "containers.zzz = { system = \"/nix/store/x\"; }; containers.db", 1),
+		"options.nixcloud.container.internal.addresses").(map[string]any)
+	if more["web"] != addrs["web"] {
+		t.Errorf("adding a container moved web from %v to %v", addrs["web"], more["web"])
+	}
+	// address is read-only.
+	if _, err := eval(t, hostWith(`containers.x = { system = "/nix/store/x"; address = "10.0.0.1"; };`), "options.nixcloud.container.containers.x.address"); err == nil || !strings.Contains(err.Error(), "read-only") {
+		t.Errorf("setting address: %v", err)
+	}
+}
+
+// TestModuleHostSetup: what enable sets on the host.
+func TestModuleHostSetup(t *testing.T) {
+	requireNix(t)
+	conf := hostWith(`prune = true; containers.db = { system = "/nix/store/x"; network.ip = "10.101.0.50"; };`)
+	c := numbers(mustEval(t, conf, "config")).(map[string]any)
+	get := func(path string) any {
+		var v any = c
+		for _, k := range strings.Split(path, "/") {
+			m, ok := v.(map[string]any)
+			if !ok {
+				t.Fatalf("%s: no %s", path, k)
+			}
+			v = m[k]
+		}
+		return v
+	}
+	checks := []struct {
+		path string
+		want any
+	}{
+		{"virtualisation/lxc/enable", true},
+		{"users/users/root/subUidRanges", []any{map[string]any{"startUid": int64(100000), "count": int64(100000 * 256)}}},
+		{"users/users/root/subGidRanges", []any{map[string]any{"startGid": int64(100000), "count": int64(100000 * 256)}}},
+		{"boot/kernel/sysctl/net.ipv4.ip_forward", int64(1)},
+		{"boot/kernel/sysctl/net.ipv6.conf.eth1.accept_ra", int64(2)},
+		{"networking/firewall/interfaces/brNC-internet/allowedUDPPorts", []any{int64(53), int64(67), int64(547)}},
+		{"networking/firewall/interfaces/brNC-internet/allowedTCPPorts", []any{int64(53)}},
+		{"networking/nftables/flushRuleset", false},
+		{"systemd/services/nixcloud-container-host/serviceConfig/ExecStart", "/stub/nixcloud-container/bin/nixcloud-container host setup"},
+		{"systemd/services/nixcloud-container/serviceConfig/ExecStart", "/stub/nixcloud-container/bin/nixcloud-container autostart"},
+		{"systemd/services/nixcloud-container-apply/serviceConfig/ExecStart", "/stub/nixcloud-container/bin/nixcloud-container apply --prune /etc/nixcloud-container/spec.nix"},
+	}
+	for _, ck := range checks {
+		if got := get(ck.path); !reflect.DeepEqual(got, ck.want) {
+			t.Errorf("%s = %#v, want %#v", ck.path, got, ck.want)
+		}
+	}
+	if stop, _ := get("systemd/services/nixcloud-container/serviceConfig/ExecStop").(string); !strings.Contains(stop, "stop") {
+		t.Errorf("no clean stop at shutdown: %q", stop)
+	}
+	for _, a := range get("assertions").([]any) {
+		if a.(map[string]any)["assertion"] != true {
+			t.Errorf("assertion fails: %v", a)
+		}
+	}
+
+	// Disabled: nothing on the host.
+	off := numbers(mustEval(t, `{ nixcloud.container.containers.x = { system = "/x"; }; }`, "config"))
+	if off != nil {
+		if m, ok := off.(map[string]any); !ok || len(m) != 0 {
+			t.Errorf("disabled module sets %v", off)
+		}
+	}
+}
+
+// TestModuleRefuses: conflicting spellings and clashing addresses.
+func TestModuleRefuses(t *testing.T) {
+	requireNix(t)
+	for _, tt := range []struct{ name, containers, attr, want string }{
+		{"config and configuration", `containers.x = { config = { }; configuration = { a = 1; }; };`, "options.nixcloud.container.internal.spec", "not both spellings"},
+		{"system and config", `containers.x = { config = { }; system = "/nix/store/x"; };`, "options.nixcloud.container.internal.spec", "not both"},
+		{"neither", `containers.x = { autostart = true; };`, "options.nixcloud.container.internal.spec", "set configuration (config) or system"},
+		{"unknown key", `containers.x = { system = "/x"; privateNetwork = true; };`, "options.nixcloud.container.internal.spec", "undeclared option"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := eval(t, hostWith(tt.containers), tt.attr)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("got %v, want an error saying %q", err, tt.want)
+			}
+		})
+	}
+	c := mustEval(t, hostWith(`containers.a = { system = "/x"; network.ip = "10.101.0.9"; }; containers.b = { system = "/y"; network.ip = "10.101.0.9"; };`), "config.assertions").([]any)
+	if c[0].(map[string]any)["assertion"] != false || !strings.Contains(c[0].(map[string]any)["message"].(string), "a, b") {
+		t.Fatalf("clashing addresses: %v", c[0])
+	}
+}
+
+// TestEveryNixFileParses: nix-instantiate --parse on every .nix file of
+// the repository (test.nix, the module, the examples, ...).
+func TestEveryNixFileParses(t *testing.T) {
+	requireNix(t)
+	root, _ := filepath.Abs("..")
+	n := 0
+	filepath.Walk(root, func(p string, info os.FileInfo, err error) error {
+		if err != nil || info.IsDir() && strings.HasPrefix(info.Name(), ".") {
+			return filepath.SkipDir
+		}
+		if !info.IsDir() && strings.HasSuffix(p, ".nix") {
+			n++
+			if out, err := exec.Command("nix-instantiate", "--parse", p).CombinedOutput(); err != nil {
+				t.Errorf("%s does not parse: %s", p, out)
+			}
+		}
+		return nil
+	})
+	if n < 5 {
+		t.Fatalf("only %d .nix files found under %s", n, root)
+	}
+}
