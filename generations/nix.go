@@ -14,6 +14,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/google/shlex"
 )
 
 // ErrNix marks a failed Nix command; the message carries Nix's own error.
@@ -138,54 +140,15 @@ func CheckBootable(generation string) error {
 }
 
 // SplitArgs splits a shell-quoted string (as given to -n) into words:
-// single and double quotes and backslash escapes as in sh.
+// single and double quotes and backslash escapes as in sh (google/shlex).
+// An empty or blank string gives no words.
 func SplitArgs(s string) ([]string, error) {
-	var words []string
-	var cur strings.Builder
-	inWord := false
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c == '\'':
-			j := strings.IndexByte(s[i+1:], '\'')
-			if j < 0 {
-				return nil, fmt.Errorf("unterminated single quote in %q", s)
-			}
-			cur.WriteString(s[i+1 : i+1+j])
-			i += j + 1
-			inWord = true
-		case c == '"':
-			i++
-			for ; i < len(s) && s[i] != '"'; i++ {
-				if s[i] == '\\' && i+1 < len(s) && strings.IndexByte("\"\\$`", s[i+1]) >= 0 {
-					i++
-				}
-				cur.WriteByte(s[i])
-			}
-			if i >= len(s) {
-				return nil, fmt.Errorf("unterminated double quote in %q", s)
-			}
-			inWord = true
-		case c == '\\':
-			if i+1 >= len(s) {
-				return nil, fmt.Errorf("trailing backslash in %q", s)
-			}
-			i++
-			cur.WriteByte(s[i])
-			inWord = true
-		case c == ' ' || c == '\t' || c == '\n':
-			if inWord {
-				words = append(words, cur.String())
-				cur.Reset()
-				inWord = false
-			}
-		default:
-			cur.WriteByte(c)
-			inWord = true
-		}
+	words, err := shlex.Split(s)
+	if err != nil {
+		return nil, fmt.Errorf("cannot split %q into words: %w", s, err)
 	}
-	if inWord {
-		words = append(words, cur.String())
+	if len(words) == 0 {
+		return nil, nil
 	}
 	return words, nil
 }
