@@ -154,8 +154,8 @@ func complete(app *cli.App, cur string, words []string, names func(hostConfig st
 			if cmd == nil {
 				return nil
 			}
-		case len(cmd.Subcommands) > 0 && len(pos) == 0 && findCommand(cmd.Subcommands, w) != nil:
-			cmd = findCommand(cmd.Subcommands, w)
+		case len(pos) == 0 && findCommand(subcommands(cmd), w) != nil:
+			cmd = findCommand(subcommands(cmd), w)
 		default:
 			pos = append(pos, w)
 		}
@@ -164,7 +164,7 @@ func complete(app *cli.App, cur string, words []string, names func(hostConfig st
 		return nil // a flag's value: the shell completes files
 	}
 	if strings.HasPrefix(cur, "-") && !rest {
-		var out []string
+		out := []string{"--help", "-h"}
 		for _, f := range flagsOf() {
 			for _, n := range f.Names() {
 				if len(n) == 1 {
@@ -174,8 +174,7 @@ func complete(app *cli.App, cur string, words []string, names func(hostConfig st
 				}
 			}
 		}
-		out = append(out, "--help")
-		return filterPrefix(out, cur)
+		return filterPrefix(dedup(out), cur)
 	}
 	if cmd == nil {
 		return filterPrefix(append(verbNames(app.Commands), "help"), cur)
@@ -185,12 +184,12 @@ func complete(app *cli.App, cur string, words []string, names func(hostConfig st
 			return filterPrefix(verbNames(app.Commands), cur)
 		}
 		if sub := findCommand(app.Commands, pos[0]); sub != nil && len(pos) == 1 {
-			return filterPrefix(verbNames(sub.Subcommands), cur)
+			return filterPrefix(verbNames(subcommands(sub)), cur)
 		}
 		return nil
 	}
-	if len(cmd.Subcommands) > 0 && len(pos) == 0 {
-		return filterPrefix(verbNames(cmd.Subcommands), cur)
+	if len(subcommands(cmd)) > 0 && len(pos) == 0 {
+		return filterPrefix(verbNames(subcommands(cmd)), cur)
 	}
 	if cmd.Name == "completion" && len(pos) == 0 {
 		return filterPrefix([]string{"bash", "fish", "zsh"}, cur)
@@ -218,6 +217,29 @@ func complete(app *cli.App, cur string, words []string, names func(hostConfig st
 		return filterPrefix(out, cur)
 	}
 	return nil
+}
+
+// subcommands are cmd's own, without the help urfave/cli adds.
+func subcommands(cmd *cli.Command) []*cli.Command {
+	var out []*cli.Command
+	for _, c := range cmd.Subcommands {
+		if c.Name != "help" {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+func dedup(list []string) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, s := range list {
+		if !seen[s] {
+			seen[s] = true
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 func verbNames(cmds []*cli.Command) []string {
