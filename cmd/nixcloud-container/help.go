@@ -8,13 +8,13 @@ import (
 
 // Exit codes beyond exitFailure and exitUsage.
 const (
-	// exitCannotTell is for the verbs whose exit 1 is an answer (exists:
-	// no such container; host status: something is missing): they exit 3
-	// when they could not find out (not root, unreadable host config).
+	// exitCannotTell is for exists, whose exit 1 is an answer (no such
+	// container): it exits 3 when it could not find out (not root,
+	// unreadable host config).
 	exitCannotTell = 3
 )
 
-// cannotTell marks an error of a verb whose 1 is an answer (exit 3).
+// cannotTell marks an error of exists (exit 3).
 type cannotTell struct{ err error }
 
 func (e cannotTell) Error() string { return e.err.Error() }
@@ -116,7 +116,7 @@ containers run, unless --force (they are cut off).
 
 Example: nixcloud-container host teardown`,
 	"host status": `Shows what host setup made and what is missing. Exits 0 when everything
-is present, 1 when something is missing, 3 when it cannot be told.
+is present, 1 when something is missing or on an error (see the message).
 
 Example: nixcloud-container host status --json`,
 	"completion": `Prints the completion script for SHELL (bash, zsh or fish): verbs,
@@ -165,8 +165,8 @@ the positional arguments; -- ends flag parsing. Global flags (--host-config,
 
 ` + genForms + `
 
-` + exitStatusText + ` exists and host status exit 3 when they cannot
-tell. run exits with its command's status.
+` + exitStatusText + ` exists exits 3 when it cannot tell. run
+exits with its command's status.
 
 FILES: /etc/nixcloud-container/host.toml (may be missing: defaults; a
 file named by --host-config or NIXCLOUD_CONTAINER_HOST_CONFIG must exist).`

@@ -52,11 +52,11 @@ var hostCommand = &cli.Command{
 				}
 				m, err := manager(c)
 				if err != nil {
-					return cannotTell{err}
+					return err
 				}
 				st, err := m.HostStatus()
 				if err != nil {
-					return cannotTell{fmt.Errorf("host status: %w", err)}
+					return fmt.Errorf("host status: %w", err)
 				}
 				if c.Bool("json") {
 					items := st.Items
