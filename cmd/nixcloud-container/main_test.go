@@ -110,6 +110,15 @@ func TestCLIDefects(t *testing.T) {
 	}
 	hostToml := testHostConfig(t)
 	file := filepath.Join(t.TempDir(), "f.nix")
+	toml := func(body string) string {
+		p := filepath.Join(t.TempDir(), "host.toml")
+		dir := filepath.Dir(p)
+		body = "state_dir = \"" + dir + "/state\"\nprofiles_dir = \"" + dir + "/profiles\"\n" + body
+		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
 	tests := []struct {
 		name    string
 		args    []string
@@ -141,6 +150,8 @@ func TestCLIDefects(t *testing.T) {
 		{name: "help host setup", args: []string{"help", "host", "setup"}, code: 0, want: "host setup - create the bridges", wantOut: true},
 		{name: "help shows exit codes", args: []string{"help", "delete-generations"}, code: 0, want: "+N (all but the newest N)", wantOut: true},
 		{name: "exists --json", args: []string{"exists", "nope", "--json"}, code: 1, want: `"exists": false`, wantOut: true},
+		{name: "bare IPv6 bridge address", args: []string{"--host-config", toml("[internet.ipv6]\nprefix = \"fd42::/64\"\naddress = \"fd42::1\"\n"), "list"}, code: 0, want: "NAME", wantOut: true},
+		{name: "host.toml type error without Go types", args: []string{"--host-config", toml("[defaults.limits]\ncpus = \"two\"\n"), "list"}, code: 1, want: "line 4: defaults.limits.cpus: want a number, got a string", not: "float"},
 		{name: "-n unterminated quote", args: []string{"create", "t", file, "-n", "'open"}, code: 2, want: "create: -n: cannot split"},
 	}
 	for _, tt := range tests {
