@@ -48,7 +48,10 @@ fi
 	"fish": `# fish completion for nixcloud-container (nixcloud-container completion fish)
 function __nixcloud_container_complete
 	set -l words (commandline -opc)
-	$words[1] __complete (commandline -ct) $words[2..-1] 2>/dev/null
+	set -l prog $words[1]
+	set -e words[1]
+	set -l cur (commandline -ct)
+	$prog __complete "$cur" $words 2>/dev/null
 end
 complete -c nixcloud-container -a '(__nixcloud_container_complete)'
 `,
