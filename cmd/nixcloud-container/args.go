@@ -8,8 +8,9 @@ import (
 )
 
 // positionalsBeforeCommand says after how many positional arguments a verb
-// takes the rest of the line as they are: `run NAME CMD [ARG...]` passes
-// CMD's own flags (`run web ls --help`) to CMD.
+// takes the rest of the line, from the next positional on, as it is:
+// `run NAME [FLAGS] CMD [ARG...]` passes CMD's own flags (`run web ls
+// --help`) to CMD, while run's flags may come before or after NAME.
 var positionalsBeforeCommand = map[string]int{"run": 1}
 
 // negativeNumber is a positional argument that looks like a flag
@@ -66,11 +67,16 @@ func reorderArgs(app *cli.App, args []string) ([]string, error) {
 	var flags, pos []string
 	for ; i < len(args); i++ {
 		a := args[i]
-		if a == "--" || (stops && len(pos) >= stopAfter) {
+		if a == "--" {
 			pos = append(pos, args[i:]...)
 			break
 		}
 		if !isFlag(a) {
+			if stops && len(pos) >= stopAfter {
+				// The command: the rest is its own.
+				pos = append(pos, args[i:]...)
+				break
+			}
 			pos = append(pos, a)
 			continue
 		}

@@ -20,6 +20,8 @@ func TestReorderArgs(t *testing.T) {
 		{[]string{"x", "run", "web", "--", "ls", "-l"}, []string{"x", "run", "--", "web", "--", "ls", "-l"}},
 		{[]string{"x", "run", "web", "echo", "--help"}, []string{"x", "run", "--", "web", "echo", "--help"}},
 		{[]string{"x", "run", "-t", "web", "ls", "-t"}, []string{"x", "run", "-t", "--", "web", "ls", "-t"}},
+		{[]string{"x", "run", "web", "-t", "--", "ls"}, []string{"x", "run", "-t", "--", "web", "--", "ls"}},
+		{[]string{"x", "run", "web", "-T", "ls", "-l"}, []string{"x", "run", "-T", "--", "web", "ls", "-l"}},
 		{[]string{"x", "create", "-l", "lxc.a=1", "web", "f", "-l", "lxc.b=2"}, []string{"x", "create", "-l", "lxc.a=1", "-l", "lxc.b=2", "--", "web", "f"}},
 		{[]string{"x", "list", "--host-config", "/h.toml", "--json"}, []string{"x", "--host-config", "/h.toml", "list", "--json"}},
 		{[]string{"x", "state", "web", "--debug"}, []string{"x", "--debug", "state", "--", "web"}},
