@@ -5,6 +5,7 @@ go 1.22
 require (
 	github.com/BurntSushi/toml v1.6.0
 	github.com/coreos/go-iptables v0.8.0
+	github.com/google/shlex v0.0.0-20191202100458-e7afc7fbc510
 	github.com/lxc/go-lxc v0.0.0-20230926171149-ccae595aa49e
 	github.com/urfave/cli/v2 v2.27.7
 	github.com/vishvananda/netlink v1.3.1

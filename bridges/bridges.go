@@ -22,7 +22,7 @@ import (
 )
 
 // host bundles the system interfaces one operation uses; tests build it
-// from the fakes in fake.go.
+// from the fakes in fake_test.go.
 type host struct {
 	cfg  hostconfig.Config
 	net  netOps

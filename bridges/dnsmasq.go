@@ -118,7 +118,7 @@ func hostsLine(name, mac string, ipv4, ipv6 netip.Addr) string {
 }
 
 // dhcpServer runs and signals the dnsmasq of one bridge. dnsmasqProc is the
-// real one, fakeDHCP (fake.go) the one for tests.
+// real one, fakeDHCP (fake_test.go) the one for tests.
 type dhcpServer interface {
 	// start runs dnsmasq with args, detached, and records its pid.
 	start(p dnsmasqPaths, args []string) error

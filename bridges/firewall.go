@@ -83,13 +83,17 @@ func chainListed(listing map[string]bool, c chainSpec) bool {
 	return true
 }
 
+// errNotExist is what a firewall other than go-iptables (the tests' fake)
+// returns for a missing chain or rule.
+var errNotExist = errors.New("no such chain or rule")
+
 // isNotExist reports whether err says a chain or rule is missing.
 func isNotExist(err error) bool {
 	var e *iptables.Error
 	if errors.As(err, &e) {
 		return e.IsNotExist()
 	}
-	return errors.Is(err, errFakeNotExist)
+	return errors.Is(err, errNotExist)
 }
 
 // ensureChain makes c exist with exactly its rules (unless Keep) and its

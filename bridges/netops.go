@@ -15,7 +15,7 @@ import (
 )
 
 // netOps is the netlink work the package does, phrased like ip commands.
-// nlOps is the real one, fakeNet (fake.go) the one for tests.
+// nlOps is the real one, fakeNet (fake_test.go) the one for tests.
 type netOps interface {
 	// ensureBridge adds the bridge unless it exists, checks it is one and
 	// sets it up.

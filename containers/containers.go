@@ -78,7 +78,8 @@ func (m *Manager) nix(nixArgs []string) (generations.Nix, error) {
 	if m.Cfg.Nixpkgs != "" {
 		args = append(args, "-I", "nixpkgs="+m.Cfg.Nixpkgs)
 	}
-	return generations.Nix{Wrapper: filepath.Join(dir, guestpatches.Wrapper), Args: args, Progress: m.Progress}, nil
+	return generations.Nix{Wrapper: filepath.Join(dir, guestpatches.Wrapper), Args: args, Progress: m.Progress,
+		Debug: m.Log.Enabled(context.Background(), slog.LevelDebug)}, nil
 }
 
 func (m *Manager) profile(name string, nix generations.Nix) generations.Profile {

@@ -12,12 +12,21 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
+
+	"github.com/google/shlex"
 )
 
 // ErrNix marks a failed Nix command; the message carries Nix's own error.
 var ErrNix = errors.New("nix failed")
+
+// nixFailure is a failed Nix command: "nix-build: MESSAGE". It is ErrNix.
+type nixFailure struct{ prog, msg string }
+
+func (e *nixFailure) Error() string        { return e.prog + ": " + e.msg }
+func (e *nixFailure) Is(target error) bool { return target == ErrNix }
 
 // Nix runs Nix's stable commands with the same extra arguments every time.
 type Nix struct {
@@ -27,6 +36,8 @@ type Nix struct {
 	Args []string
 	// Progress receives Nix's stderr as it runs (build logs); may be nil.
 	Progress io.Writer
+	// Debug runs Nix with --show-trace and streams its whole stderr.
+	Debug bool
 }
 
 // Input is what the wrapper needs besides the container file.
@@ -54,45 +65,151 @@ func (in Input) args() []string {
 }
 
 // run runs a Nix command, streaming its stderr to Progress and returning
-// stdout. On failure the error carries Nix's last "error:" line.
+// stdout. On failure the error carries Nix's first real error with its
+// file:line (nixError). Unless Debug, the stream leaves out Nix's error
+// blocks (the error lines and their code frames), which the error sums up;
+// with Debug Nix runs with --show-trace and everything is streamed.
 func (n Nix) run(ctx context.Context, prog string, args ...string) ([]byte, error) {
+	if n.Debug {
+		args = append(args, "--show-trace")
+	}
 	cmd := exec.CommandContext(ctx, prog, args...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout = &stdout
+	cmd.Stderr = &stderr
+	var filter *errorBlockFilter
 	if n.Progress != nil {
-		cmd.Stderr = io.MultiWriter(&stderr, n.Progress)
-	} else {
-		cmd.Stderr = &stderr
+		if n.Debug {
+			cmd.Stderr = io.MultiWriter(&stderr, n.Progress)
+		} else {
+			filter = &errorBlockFilter{w: n.Progress}
+			cmd.Stderr = io.MultiWriter(&stderr, filter)
+		}
 	}
-	if err := cmd.Run(); err != nil {
+	err := cmd.Run()
+	if filter != nil {
+		filter.Flush()
+	}
+	if err != nil {
 		var ee *exec.ExitError
 		if !errors.As(err, &ee) {
 			return nil, fmt.Errorf("%s: %w", prog, err)
 		}
-		return nil, fmt.Errorf("%w: %s: %s", ErrNix, prog, lastError(stderr.String(), err))
+		return nil, &nixFailure{prog: prog, msg: nixError(stderr.String(), n.Wrapper, err)}
 	}
 	return stdout.Bytes(), nil
 }
 
-// lastError picks the most telling line of Nix's stderr.
-func lastError(stderr string, fallback error) string {
-	lines := strings.Split(strings.TrimSpace(stderr), "\n")
-	for i := len(lines) - 1; i >= 0; i-- {
-		l := strings.TrimSpace(lines[i])
-		if idx := strings.Index(l, "error: "); idx >= 0 {
-			msg := strings.TrimSpace(l[idx+len("error: "):])
-			// Nix 2.8 puts the thrown message of `throw` on the lines after
-			// "error:" when it is long; join a short continuation.
-			if msg == "" && i+1 < len(lines) {
-				msg = strings.TrimSpace(lines[i+1])
-			}
-			return msg
+var (
+	// nixErrorLine is an error line of Nix's.
+	nixErrorLine = regexp.MustCompile(`^error: ?(.*)$`)
+	// nixPosition is the "at FILE:LINE:COL:" line under an error.
+	nixPosition = regexp.MustCompile(`^\s+at (/[^:]+:[0-9]+:[0-9]+):$`)
+	// summaryError are Nix's errors about other errors.
+	summaryError = regexp.MustCompile(`^[0-9]+ dependenc(y|ies) of derivation .* failed to build$|^build of .* failed$`)
+	builderError = regexp.MustCompile(`^builder for '.*' failed`)
+)
+
+// nixError sums up Nix's stderr in one line: the first real error (the
+// builder's failure before the failures it caused), with the message from
+// the next line when Nix put it there, and its file:line unless that is
+// in the wrapper.
+func nixError(stderr, wrapper string, fallback error) string {
+	lines := strings.Split(strings.TrimRight(stderr, "\n"), "\n")
+	first := -1
+	for i, l := range lines {
+		m := nixErrorLine.FindStringSubmatch(l)
+		if m == nil || summaryError.MatchString(strings.TrimSpace(m[1])) {
+			continue
+		}
+		if builderError.MatchString(m[1]) {
+			first = i
+			break
+		}
+		if first < 0 {
+			first = i
 		}
 	}
-	if len(lines) > 0 && lines[len(lines)-1] != "" {
-		return strings.TrimSpace(lines[len(lines)-1])
+	if first < 0 {
+		for i := len(lines) - 1; i >= 0; i-- {
+			if l := strings.TrimSpace(lines[i]); l != "" {
+				return l
+			}
+		}
+		return fallback.Error()
 	}
-	return fallback.Error()
+	msg := strings.TrimSpace(strings.TrimPrefix(lines[first], "error:"))
+	i := first + 1
+	if msg == "" {
+		// Nix 2.8 puts a long thrown message on the lines after "error:".
+		for i < len(lines) && strings.TrimSpace(lines[i]) == "" {
+			i++
+		}
+		if i < len(lines) {
+			msg = strings.TrimSpace(lines[i])
+			i++
+		}
+	}
+	msg = strings.TrimSuffix(msg, ";")
+	if strings.Contains(msg, "nixpkgs/nixos/lib/eval-config.nix' was not found") {
+		return "the container file is a NixOS module (or an attribute set with neither 'system' nor 'configuration'), " +
+			"and a NixOS module needs nixpkgs: set nixpkgs in host.toml or pass -n \"-I nixpkgs=PATH\" " +
+			"(a prebuilt system goes in { system = ...; })"
+	}
+	for ; i < len(lines); i++ {
+		l := lines[i]
+		if strings.HasPrefix(strings.TrimSpace(l), "…") || nixErrorLine.MatchString(l) {
+			break
+		}
+		if m := nixPosition.FindStringSubmatch(l); m != nil {
+			if wrapper == "" || !strings.HasPrefix(m[1], filepath.Dir(wrapper)+"/") {
+				msg += " (at " + m[1] + ")"
+			}
+			break
+		}
+	}
+	return msg
+}
+
+// errorBlockFilter passes Nix's stderr on line by line, leaving out its
+// error blocks: an "error:" line and the indented, blank, "…" and
+// "(use '--show-trace'" lines after it.
+type errorBlockFilter struct {
+	w       io.Writer
+	partial []byte
+	inBlock bool
+}
+
+func (f *errorBlockFilter) Write(p []byte) (int, error) {
+	f.partial = append(f.partial, p...)
+	for {
+		i := bytes.IndexByte(f.partial, '\n')
+		if i < 0 {
+			return len(p), nil
+		}
+		f.line(string(f.partial[:i+1]))
+		f.partial = f.partial[i+1:]
+	}
+}
+
+// Flush passes on a last line without newline.
+func (f *errorBlockFilter) Flush() {
+	if len(f.partial) > 0 {
+		f.line(string(f.partial))
+		f.partial = nil
+	}
+}
+
+func (f *errorBlockFilter) line(l string) {
+	t := strings.TrimRight(l, "\n")
+	switch {
+	case nixErrorLine.MatchString(t):
+		f.inBlock = true
+	case f.inBlock && (t == "" || t[0] == ' ' || t[0] == '\t' || strings.HasPrefix(t, "…") || strings.HasPrefix(t, "(use '--show-trace'")):
+	default:
+		f.inBlock = false
+		_, _ = io.WriteString(f.w, l) // progress output is best effort
+	}
 }
 
 // EvalSettings evaluates the container file's host-side settings.
@@ -100,7 +217,7 @@ func (n Nix) EvalSettings(ctx context.Context, in Input) (*Settings, error) {
 	args := append([]string{"--eval", "--strict", "--json", n.Wrapper, "-A", "settings"}, in.args()...)
 	out, err := n.run(ctx, "nix-instantiate", append(args, n.Args...)...)
 	if err != nil {
-		return nil, fmt.Errorf("evaluate %s: %w", in.File, err)
+		return nil, fmt.Errorf("%s: %w", in.File, err)
 	}
 	return DecodeSettings(out)
 }
@@ -111,7 +228,7 @@ func (n Nix) Build(ctx context.Context, in Input) (string, error) {
 	args := append([]string{n.Wrapper, "-A", "generation", "--no-out-link"}, in.args()...)
 	out, err := n.run(ctx, "nix-build", append(args, n.Args...)...)
 	if err != nil {
-		return "", fmt.Errorf("build %s: %w", in.File, err)
+		return "", fmt.Errorf("%s: %w", in.File, err)
 	}
 	lines := strings.Fields(string(out))
 	if len(lines) == 0 || !strings.HasPrefix(lines[len(lines)-1], "/") {
@@ -138,54 +255,15 @@ func CheckBootable(generation string) error {
 }
 
 // SplitArgs splits a shell-quoted string (as given to -n) into words:
-// single and double quotes and backslash escapes as in sh.
+// single and double quotes and backslash escapes as in sh (google/shlex).
+// An empty or blank string gives no words.
 func SplitArgs(s string) ([]string, error) {
-	var words []string
-	var cur strings.Builder
-	inWord := false
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c == '\'':
-			j := strings.IndexByte(s[i+1:], '\'')
-			if j < 0 {
-				return nil, fmt.Errorf("unterminated single quote in %q", s)
-			}
-			cur.WriteString(s[i+1 : i+1+j])
-			i += j + 1
-			inWord = true
-		case c == '"':
-			i++
-			for ; i < len(s) && s[i] != '"'; i++ {
-				if s[i] == '\\' && i+1 < len(s) && strings.IndexByte("\"\\$`", s[i+1]) >= 0 {
-					i++
-				}
-				cur.WriteByte(s[i])
-			}
-			if i >= len(s) {
-				return nil, fmt.Errorf("unterminated double quote in %q", s)
-			}
-			inWord = true
-		case c == '\\':
-			if i+1 >= len(s) {
-				return nil, fmt.Errorf("trailing backslash in %q", s)
-			}
-			i++
-			cur.WriteByte(s[i])
-			inWord = true
-		case c == ' ' || c == '\t' || c == '\n':
-			if inWord {
-				words = append(words, cur.String())
-				cur.Reset()
-				inWord = false
-			}
-		default:
-			cur.WriteByte(c)
-			inWord = true
-		}
+	words, err := shlex.Split(s)
+	if err != nil {
+		return nil, fmt.Errorf("cannot split %q into words: %w", s, err)
 	}
-	if inWord {
-		words = append(words, cur.String())
+	if len(words) == 0 {
+		return nil, nil
 	}
 	return words, nil
 }

@@ -3,7 +3,6 @@ package generations
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/netip"
 	"path/filepath"
@@ -66,24 +65,12 @@ func DecodeSettings(data []byte) (*Settings, error) {
 	dec.DisallowUnknownFields()
 	var s Settings
 	if err := dec.Decode(&s); err != nil {
-		return nil, fmt.Errorf("container file: %s", describeJSONError(err))
+		return nil, fmt.Errorf("container file: %s", settingsError(data, err))
 	}
 	if err := s.Validate(); err != nil {
 		return nil, fmt.Errorf("container file: %w", err)
 	}
 	return &s, nil
-}
-
-func describeJSONError(err error) string {
-	var te *json.UnmarshalTypeError
-	if errors.As(err, &te) {
-		return fmt.Sprintf("%s: want %s, got %s", te.Field, te.Type, te.Value)
-	}
-	msg := err.Error()
-	if strings.HasPrefix(msg, "json: unknown field ") {
-		return "unknown key " + strings.TrimPrefix(msg, "json: unknown field ")
-	}
-	return msg
 }
 
 // Validate checks the settings, one small check at a time.

@@ -113,6 +113,17 @@ func Default() Config {
 	}
 }
 
+// LoadExplicit is Load for a path the user named: it must exist.
+func LoadExplicit(path string) (Config, error) {
+	if _, err := os.Stat(path); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return Default(), fmt.Errorf("host config %s: no such file (only the default %s may be missing)", path, DefaultPath)
+		}
+		return Default(), fmt.Errorf("host config %s: %w", path, err)
+	}
+	return Load(path)
+}
+
 // Load reads path over the defaults. A missing file yields the defaults.
 func Load(path string) (Config, error) {
 	cfg := Default()
@@ -125,7 +136,7 @@ func Load(path string) (Config, error) {
 	}
 	md, err := toml.Decode(string(data), &cfg)
 	if err != nil {
-		return cfg, fmt.Errorf("host config %s: %w", path, err)
+		return cfg, fmt.Errorf("host config %s: %w", path, decodeError(err))
 	}
 	if und := md.Undecoded(); len(und) > 0 {
 		keys := make([]string, len(und))
@@ -135,6 +146,7 @@ func Load(path string) (Config, error) {
 		sort.Strings(keys)
 		return cfg, fmt.Errorf("host config %s: unknown key %s", path, strings.Join(keys, ", "))
 	}
+	cfg.normalize()
 	if err := cfg.Validate(); err != nil {
 		return cfg, fmt.Errorf("host config %s: %w", path, err)
 	}
@@ -304,6 +316,36 @@ func (i Internet) Range() (netip.Addr, netip.Addr, error) {
 	return first, last, nil
 }
 
+// ipv6Address parses the bridge's IPv6 address: with a prefix length, or
+// bare (as the original's ipv6InternetInterfaceAddress), which takes the
+// prefix's length.
+func ipv6Address(s string, prefix netip.Prefix) (netip.Prefix, error) {
+	if !strings.Contains(s, "/") {
+		a, err := netip.ParseAddr(s)
+		if err != nil {
+			return netip.Prefix{}, err
+		}
+		return netip.PrefixFrom(a, prefix.Bits()), nil
+	}
+	return netip.ParsePrefix(s)
+}
+
+// normalize writes values given in a short form in their full one, so
+// the rest of the tool reads one form.
+func (c *Config) normalize() {
+	v := &c.Internet.IPv6
+	if v.Address == "" || strings.Contains(v.Address, "/") {
+		return
+	}
+	p, err := netip.ParsePrefix(v.Prefix)
+	if err != nil {
+		return // Validate says what is wrong
+	}
+	if a, err := ipv6Address(v.Address, p); err == nil && p.Contains(a.Addr()) {
+		v.Address = a.String()
+	}
+}
+
 func checkIPv6(c Config) error {
 	v := c.Internet.IPv6
 	if v.Prefix == "" {
@@ -317,9 +359,9 @@ func checkIPv6(c Config) error {
 		return fmt.Errorf("internet.ipv6.prefix: want an IPv6 network of /64 or shorter like fd00:1::/64, got %q", v.Prefix)
 	}
 	if v.Address != "" {
-		a, err := netip.ParsePrefix(v.Address)
+		a, err := ipv6Address(v.Address, p)
 		if err != nil || !p.Contains(a.Addr()) {
-			return fmt.Errorf("internet.ipv6.address: want an address with prefix length inside %s, got %q", v.Prefix, v.Address)
+			return fmt.Errorf("internet.ipv6.address: want an address inside %s (bare, or with its prefix length), got %q", v.Prefix, v.Address)
 		}
 	}
 	for _, ns := range v.Nameservers {

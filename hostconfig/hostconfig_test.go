@@ -3,6 +3,7 @@ package hostconfig
 import (
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -25,7 +26,13 @@ func TestLoad(t *testing.T) {
 		{"overrides", "state_dir = \"/srv/ncc\"\n[idmap]\nbase = 200000\n", ""},
 		{"unknown key", "colour = 1", "unknown key colour"},
 		{"unknown nested key", "[hostonly]\nbridg = \"x\"", "unknown key hostonly.bridg"},
-		{"wrong type", "state_dir = 3", "state_dir"},
+		{"wrong type", "state_dir = 3", "line 1: state_dir: want a string, got a whole number"},
+		{"wrong type nested", "[defaults.limits]\ncpus = \"x\"", "line 2: defaults.limits.cpus: want a number, got a string"},
+		{"wrong type list", "[hostonly]\nhost_ports = 5", "hostonly.host_ports: want a list of strings, got a whole number"},
+		{"syntax error", "state_dir = ", "line 1: "},
+		{"ipv6 bare address", "[internet.ipv6]\nprefix = \"fd42::/64\"\naddress = \"fd42::1\"", ""},
+		{"ipv6 bare address outside", "[internet.ipv6]\nprefix = \"fd42::/64\"\naddress = \"fd43::1\"", "internet.ipv6.address"},
+		{"ipv6 address with length", "[internet.ipv6]\nprefix = \"fd42::/64\"\naddress = \"fd42::1/64\"", ""},
 		{"relative state_dir", "state_dir = \"rel\"", "state_dir: must be an absolute path"},
 		{"idmap base zero", "[idmap]\nbase = 0", "idmap.base"},
 		{"idmap small", "[idmap]\nsize = 10", "idmap.size"},
@@ -53,6 +60,9 @@ func TestLoad(t *testing.T) {
 				t.Fatal(err)
 			}
 			_, err := Load(p)
+			if err != nil && regexp.MustCompile(`int64|float64|\[\]string|destination has type`).MatchString(err.Error()) {
+				t.Errorf("error %q names Go types", err)
+			}
 			if tt.wantErr == "" {
 				if err != nil {
 					t.Fatalf("unexpected error: %v", err)
@@ -170,5 +180,23 @@ func TestCheckOwnership(t *testing.T) {
 				t.Fatalf("error %v, want one line mentioning %q", err, tt.wantErr)
 			}
 		})
+	}
+}
+
+func TestBareIPv6AddressTakesThePrefixLength(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "host.toml")
+	if err := os.WriteFile(p, []byte("[internet.ipv6]\nprefix = \"fd42::/64\"\naddress = \"fd42::1\"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := Load(p)
+	if err != nil || cfg.Internet.IPv6.Address != "fd42::1/64" {
+		t.Fatalf("address %q, %v; want fd42::1/64", cfg.Internet.IPv6.Address, err)
+	}
+}
+
+func TestLoadExplicitNeedsTheFile(t *testing.T) {
+	_, err := LoadExplicit(filepath.Join(t.TempDir(), "none.toml"))
+	if err == nil || !strings.Contains(err.Error(), "no such file") {
+		t.Fatalf("err %v, want no such file", err)
 	}
 }

@@ -16,7 +16,7 @@ func (h *host) marker(name string) string {
 }
 
 type generation struct {
-	Number    int    `json:"number"`
+	Number    int    `json:"generation"`
 	StorePath string `json:"store_path"`
 	Current   bool   `json:"current"`
 }
@@ -199,7 +199,7 @@ func TestSwitchToConfigurationInPlace(t *testing.T) {
 func currentGeneration(t *testing.T, h *host, name string) int {
 	t.Helper()
 	var gens []struct {
-		Number  int  `json:"number"`
+		Number  int  `json:"generation"`
 		Current bool `json:"current"`
 	}
 	if err := json.Unmarshal([]byte(h.must("list-generations", name, "--json")), &gens); err != nil {

@@ -9,6 +9,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -116,7 +118,7 @@ func Start(lxcpath, name string) error {
 		if msg == "" {
 			msg = err.Error()
 		}
-		return fmt.Errorf("start: %s%s", msg, logErrors(lxcpath, name))
+		return fmt.Errorf("%s%s", msg, logErrors(lxcpath, name))
 	}
 	return nil
 }
@@ -187,28 +189,53 @@ func StartForeground(lxcpath, name string, onRunning func()) error {
 	return nil
 }
 
-// logErrors returns the ERROR lines of the container's lxc.log written in
-// the last minute, for error messages.
+// processStart bounds the lxc.log lines an error quotes: those of this
+// invocation's start, not of earlier starts or runs.
+var processStart = time.Now()
+
+// lxcLogLine is one line of lxc.log: "lxc NAME 20261130061134.662 ERROR
+// start - ../src/lxc/start.c:start:2197 - MESSAGE".
+var lxcLogLine = regexp.MustCompile(`^lxc \S+ ([0-9]{14}\.[0-9]{3}) ERROR\s+\S+ - \S+ - (.*)$`)
+
+// consequence are LXC's errors that follow from an earlier one.
+var consequence = regexp.MustCompile(`An error occurred in another process|Failed to spawn container|Received container state|Failed to receive response|Failed to receive file descriptors|Failed to run lxc\.hook|Invalid argument - Failed to set up`)
+
+// logErrors returns the ERROR messages LXC logged in lxc.log since this
+// process started, the cause first (the errors that follow from it left
+// out when there is one), for error messages.
 func logErrors(lxcpath, name string) string {
-	f, err := os.Open(filepath.Join(lxcpath, name, "lxc.log"))
+	path := filepath.Join(lxcpath, name, "lxc.log")
+	f, err := os.Open(path)
 	if err != nil {
 		return ""
 	}
 	defer f.Close()
-	var lines []string
+	since := processStart.UTC().Truncate(time.Millisecond).Format("20060102150405.000")
+	var causes, others []string
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
-		if l := sc.Text(); strings.Contains(l, " ERROR ") {
-			lines = append(lines, l)
+		m := lxcLogLine.FindStringSubmatch(sc.Text())
+		if m == nil || m[1] < since {
+			continue
+		}
+		switch {
+		case consequence.MatchString(m[2]):
+			others = append(others, m[2])
+		case !slices.Contains(causes, m[2]):
+			causes = append(causes, m[2])
 		}
 	}
+	lines := causes
+	if len(lines) == 0 {
+		lines = others
+	}
 	if len(lines) > 3 {
-		lines = lines[len(lines)-3:]
+		lines = lines[:3]
 	}
 	if len(lines) == 0 {
 		return ""
 	}
-	return " (lxc.log: " + strings.Join(lines, " | ") + ")"
+	return ": " + strings.Join(lines, "; ") + " (" + path + ")"
 }
 
 // Stop asks the guest's init to shut down (LXC's halt signal) and kills the

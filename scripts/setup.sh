@@ -24,3 +24,18 @@ fi
 . scripts/go.sh
 go build -o nixcloud-container ./cmd/nixcloud-container
 echo "setup.sh: built $(pwd)/nixcloud-container"
+
+# The manual page and shell completion, generated from the binary's verbs
+# and flags (bash-completion, zsh and fish read these folders; DESTDIR
+# puts them under another root).
+install_generated() { # FILE ARGS...: write the binary's output to FILE
+  local file=$1
+  shift
+  mkdir -p "$(dirname "$file")"
+  ./nixcloud-container "$@" > "$file.tmp" && mv "$file.tmp" "$file"
+}
+install_generated "${DESTDIR:-}"/usr/local/share/man/man8/nixcloud-container.8 man
+install_generated "${DESTDIR:-}"/usr/share/bash-completion/completions/nixcloud-container completion bash
+install_generated "${DESTDIR:-}"/usr/local/share/zsh/site-functions/_nixcloud-container completion zsh
+install_generated "${DESTDIR:-}"/usr/share/fish/vendor_completions.d/nixcloud-container.fish completion fish
+echo "setup.sh: installed the manual (man 8 nixcloud-container) and bash, zsh and fish completion"

@@ -14,10 +14,6 @@ var applyCommand = &cli.Command{
 	Name:      "apply",
 	Usage:     "converge the containers a SPEC declares: create, update, start; stop (or --prune) dropped ones",
 	ArgsUsage: "SPEC",
-	Description: "SPEC is a Nix file: { NAME = ./container.nix; NAME2 = { system = ...; autostart = true; }; }.\n" +
-		"Prints one line per container on stdout (created, updated to N, unchanged, stopped, kept,\n" +
-		"destroyed, failed: reason); a failure does not stop the others, but the exit status is 1.\n" +
-		"Containers made by create are never touched.",
 	Flags: []cli.Flag{
 		nixArgsFlag,
 		&cli.BoolFlag{Name: "dry-run", Usage: "print the plan, change nothing"},

@@ -5,6 +5,7 @@ import (
 
 	"github.com/nixcloud/nixcloud-container/containers"
 	"github.com/nixcloud/nixcloud-container/generations"
+	"github.com/nixcloud/nixcloud-container/records"
 )
 
 var nixArgsFlag = &cli.StringFlag{
@@ -31,6 +32,9 @@ func runCreate(c *cli.Context) error {
 	if err := checkArgs(c, 2, 2); err != nil {
 		return err
 	}
+	if err := records.ValidateName(c.Args().Get(0)); err != nil {
+		return usagef("create: %v", err)
+	}
 	m, err := manager(c)
 	if err != nil {
 		return err
@@ -47,14 +51,18 @@ func runCreate(c *cli.Context) error {
 	return err
 }
 
-// nixArgs splits -n; unset gives nil.
+// nixArgs splits -n; unset gives nil (keep the recorded ones), -n ""
+// an empty list (clear them).
 func nixArgs(c *cli.Context) ([]string, error) {
 	if !c.IsSet("nix-args") {
 		return nil, nil
 	}
 	args, err := generations.SplitArgs(c.String("nix-args"))
 	if err != nil {
-		return nil, usagef("-n: %v", err)
+		return nil, usagef("%s: -n: %v", c.Command.Name, err)
+	}
+	if args == nil {
+		args = []string{}
 	}
 	return args, nil
 }

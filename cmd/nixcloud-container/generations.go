@@ -2,6 +2,9 @@ package main
 
 import (
 	"fmt"
+	"strconv"
+	"strings"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
@@ -74,14 +77,24 @@ var listGenerationsCommand = &cli.Command{
 			return err
 		}
 		if c.Bool("json") {
-			if gens == nil {
-				gens = []generations.Generation{}
+			out := []generationJSON{}
+			for _, g := range gens {
+				out = append(out, generationJSON{Generation: g.Number, Date: g.Date, StorePath: g.StorePath, Current: g.Current})
 			}
-			return printJSON(c, gens)
+			return printJSON(c, out)
 		}
 		_, err = fmt.Fprint(c.App.Writer, generations.FormatList(gens))
 		return err
 	},
+}
+
+// generationJSON is one generation of list-generations --json; the
+// number is "generation" as in list --json.
+type generationJSON struct {
+	Generation int       `json:"generation"`
+	Date       time.Time `json:"date"`
+	StorePath  string    `json:"store_path"`
+	Current    bool      `json:"current"`
 }
 
 var switchGenerationCommand = &cli.Command{
@@ -145,7 +158,41 @@ var deleteGenerationsCommand = &cli.Command{
 		if err != nil {
 			return err
 		}
-		_, err = m.DeleteGenerations(c.Context, name, specs)
-		return err
+		before, err := m.Generations(name)
+		if err != nil {
+			return err
+		}
+		if _, err = m.DeleteGenerations(c.Context, name, specs); err != nil {
+			return err
+		}
+		after, err := m.Generations(name)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(c.App.ErrWriter, "container %q: %s\n", name, deletedReport(before, after, specs))
+		return nil
 	},
+}
+
+// deletedReport says which generations a delete-generations removed, or
+// that its forms matched none.
+func deletedReport(before, after []generations.Generation, specs []string) string {
+	left := map[int]bool{}
+	for _, g := range after {
+		left[g.Number] = true
+	}
+	var gone []string
+	for _, g := range before {
+		if !left[g.Number] {
+			gone = append(gone, strconv.Itoa(g.Number))
+		}
+	}
+	if len(gone) == 0 {
+		return fmt.Sprintf("no generation matched %s; nothing deleted", strings.Join(specs, " "))
+	}
+	word := "generation"
+	if len(gone) > 1 {
+		word = "generations"
+	}
+	return fmt.Sprintf("deleted %s %s", word, strings.Join(gone, ", "))
 }

@@ -5,12 +5,19 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/nixcloud/nixcloud-container/bridges"
 	"github.com/nixcloud/nixcloud-container/containers"
 )
 
 var hostCommand = &cli.Command{
 	Name:  "host",
 	Usage: "prepare, remove or inspect the host's bridges, DHCP, firewall chains and packet filter",
+	Action: func(c *cli.Context) error {
+		if c.NArg() > 0 {
+			return usagef("host: unknown subcommand %q (setup, teardown or status)", c.Args().First())
+		}
+		return usagef("host: no subcommand given (setup, teardown or status)")
+	},
 	Subcommands: []*cli.Command{
 		{
 			Name:  "setup",
@@ -38,14 +45,31 @@ var hostCommand = &cli.Command{
 		{
 			Name:  "status",
 			Usage: "show what host setup made, what is missing, and running containers' ports (exit 1 if anything is missing)",
+			Flags: []cli.Flag{jsonFlag},
 			Action: func(c *cli.Context) error {
-				m, err := hostManager(c)
+				if err := checkArgs(c, 0, 0); err != nil {
+					return err
+				}
+				m, err := manager(c)
 				if err != nil {
 					return err
 				}
 				st, err := m.HostStatus()
 				if err != nil {
 					return fmt.Errorf("host status: %w", err)
+				}
+				if c.Bool("json") {
+					items := st.Items
+					if items == nil {
+						items = []bridges.StatusItem{}
+					}
+					if err := printJSON(c, hostStatusJSON{OK: st.OK(), Items: items, AppArmor: containers.AppArmorStatus()}); err != nil {
+						return err
+					}
+					if !st.OK() {
+						return cli.Exit("", exitFailure)
+					}
+					return nil
 				}
 				fmt.Fprint(c.App.Writer, st.String())
 				fmt.Fprintln(c.App.Writer, containers.AppArmorStatus())
@@ -56,6 +80,13 @@ var hostCommand = &cli.Command{
 			},
 		},
 	},
+}
+
+// hostStatusJSON is host status --json.
+type hostStatusJSON struct {
+	OK       bool                 `json:"ok"`
+	Items    []bridges.StatusItem `json:"items"`
+	AppArmor string               `json:"apparmor"`
 }
 
 // hostManager checks that no arguments were given and returns the manager.

@@ -33,11 +33,12 @@ func usagef(format string, a ...any) error { return usageError{fmt.Sprintf(forma
 
 func newApp(stdout, stderr io.Writer) *cli.App {
 	app := &cli.App{
-		Name:      "nixcloud-container",
-		Usage:     "NixOS system containers on LXC, unprivileged, with Nix generations",
-		UsageText: "nixcloud-container [--host-config FILE] VERB [ARGS]",
-		Writer:    stdout,
-		ErrWriter: stderr,
+		Name:        "nixcloud-container",
+		Usage:       "NixOS system containers on LXC, unprivileged, with Nix generations",
+		UsageText:   "nixcloud-container [--host-config FILE] [--debug] VERB [ARGS]",
+		Description: appDescription,
+		Writer:      stdout,
+		ErrWriter:   stderr,
 		// -l items are whole LXC items: "lxc.mount.entry=... bind,ro" keeps its commas.
 		DisableSliceFlagSeparator: true,
 		Flags: []cli.Flag{
@@ -57,6 +58,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			hostCommand,
 			autostartCommand,
 			applyCommand,
+			completionCommand, manCommand, completeCommand,
 		},
 		Action: func(c *cli.Context) error {
 			if c.NArg() > 0 {
@@ -76,25 +78,35 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 	for _, cmd := range app.Commands {
 		setUsageErrors(cmd)
 	}
+	addHelp(app.Commands, "")
 	return app
 }
 
 func setUsageErrors(cmd *cli.Command) {
 	cmd.OnUsageError = func(c *cli.Context, err error, isSubcommand bool) error {
-		return usageError{fmt.Sprintf("%s: %v", cmd.Name, err)}
+		return usageError{fmt.Sprintf("%s: %v%s", cmd.Name, err, flagHint(cmd, err))}
 	}
 	for _, sub := range cmd.Subcommands {
-		setUsageErrors(sub)
+		if sub.Name != "help" { // urfave/cli's own, added at the first run
+			setUsageErrors(sub)
+		}
 	}
 }
+
+// geteuid is os.Geteuid; tests replace it to see a non-root run.
+var geteuid = os.Geteuid
 
 // manager builds the Manager from the global flags; every verb that touches
 // the host calls it first, so it also checks for root.
 func manager(c *cli.Context) (*containers.Manager, error) {
-	if os.Geteuid() != 0 {
+	if geteuid() != 0 {
 		return nil, errors.New("must be run as root (containers, bridges and /etc/subuid are root's)")
 	}
-	cfg, err := hostconfig.Load(c.String("host-config"))
+	load := hostconfig.Load
+	if c.IsSet("host-config") {
+		load = hostconfig.LoadExplicit // only the default path may be missing
+	}
+	cfg, err := load(c.String("host-config"))
 	if err != nil {
 		return nil, err
 	}
@@ -122,11 +134,17 @@ func checkArgs(c *cli.Context, min, max int) error {
 
 // run executes the app and returns the exit status.
 func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) > 1 && args[1] == completeVerb {
+		return runComplete(args[2:], stdout)
+	}
 	app := newApp(stdout, stderr)
 	exitCode := -1
 	cli.OsExiter = func(code int) { exitCode = code }
 	defer func() { cli.OsExiter = os.Exit }()
-	err := app.Run(reorderArgs(app, args))
+	args, err := reorderArgs(app, args)
+	if err == nil {
+		err = app.Run(args)
+	}
 	if exitCode >= 0 {
 		return exitCode
 	}
@@ -135,10 +153,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	var ec cli.ExitCoder
 	var ue usageError
+	var ct cannotTell
 	switch {
 	case errors.As(err, &ue):
 		fmt.Fprintf(stderr, "nixcloud-container: %s\n", oneLine(err.Error()))
 		return exitUsage
+	case errors.As(err, &ct):
+		fmt.Fprintf(stderr, "nixcloud-container: %s\n", oneLine(err.Error()))
+		return exitCannotTell
 	case errors.As(err, &ec):
 		if msg := ec.Error(); msg != "" {
 			fmt.Fprintf(stderr, "nixcloud-container: %s\n", oneLine(msg))
@@ -148,6 +170,21 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "nixcloud-container: %s\n", oneLine(err.Error()))
 		return exitFailure
 	}
+}
+
+// flagHint adds a hint to a flag's parse error: durations need a unit.
+func flagHint(cmd *cli.Command, err error) string {
+	for _, f := range cmd.Flags {
+		if _, ok := f.(*cli.DurationFlag); !ok {
+			continue
+		}
+		for _, n := range f.Names() {
+			if strings.Contains(err.Error(), "for flag -"+n+":") {
+				return " (want a duration with its unit, e.g. 30s, 2m or 1h30m)"
+			}
+		}
+	}
+	return ""
 }
 
 func oneLine(s string) string {

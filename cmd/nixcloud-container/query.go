@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/netip"
 	"text/tabwriter"
 
 	"github.com/urfave/cli/v2"
@@ -100,12 +101,16 @@ var showIPCommand = &cli.Command{
 		if err != nil {
 			return err
 		}
+		if c.Bool("json") {
+			rec, err := m.Store.Load(name)
+			if err != nil {
+				return err
+			}
+			return printJSON(c, addressesJSON(rec))
+		}
 		addrs, err := m.Addresses(name)
 		if err != nil {
 			return err
-		}
-		if c.Bool("json") {
-			return printJSON(c, addrs)
 		}
 		if len(addrs) == 0 {
 			return fmt.Errorf("container %q: show-ip: the container has no address", name)
@@ -119,16 +124,29 @@ var showIPCommand = &cli.Command{
 
 var existsCommand = &cli.Command{
 	Name:      "exists",
-	Usage:     "exit 0 if the container exists, 1 if not",
+	Usage:     "exit 0 if the container exists, 1 if not, 3 if that cannot be told",
 	ArgsUsage: "NAME",
+	Flags:     []cli.Flag{jsonFlag},
 	Action: func(c *cli.Context) error {
-		name, m, err := oneName(c)
-		if err != nil {
+		if err := checkArgs(c, 1, 1); err != nil {
 			return err
+		}
+		name := c.Args().First()
+		if err := records.ValidateName(name); err != nil {
+			return usagef("exists: %v", err)
+		}
+		m, err := manager(c)
+		if err != nil {
+			return cannotTell{err}
 		}
 		ok, err := m.Exists(name)
 		if err != nil {
-			return err
+			return cannotTell{err}
+		}
+		if c.Bool("json") {
+			if err := printJSON(c, existsJSON{Name: name, Exists: ok}); err != nil {
+				return err
+			}
 		}
 		if !ok {
 			return cli.Exit("", 1)
@@ -137,11 +155,17 @@ var existsCommand = &cli.Command{
 	},
 }
 
+type existsJSON struct {
+	Name   string `json:"name"`
+	Exists bool   `json:"exists"`
+}
+
 var stateCommand = &cli.Command{
 	Name:      "state",
 	Aliases:   []string{"status"},
 	Usage:     "print the container's state (RUNNING, STOPPED, ...)",
 	ArgsUsage: "NAME",
+	Flags:     []cli.Flag{jsonFlag},
 	Action: func(c *cli.Context) error {
 		name, m, err := oneName(c)
 		if err != nil {
@@ -151,9 +175,17 @@ var stateCommand = &cli.Command{
 		if err != nil {
 			return err
 		}
+		if c.Bool("json") {
+			return printJSON(c, stateJSON{Name: name, State: st})
+		}
 		fmt.Fprintln(c.App.Writer, st)
 		return nil
 	},
+}
+
+type stateJSON struct {
+	Name  string `json:"name"`
+	State string `json:"state"`
 }
 
 var destroyCommand = &cli.Command{
@@ -168,4 +200,33 @@ var destroyCommand = &cli.Command{
 		}
 		return m.Destroy(name, c.Bool("force"))
 	},
+}
+
+// addressJSON is one address of show-ip --json.
+type addressJSON struct {
+	Interface string `json:"interface"` // in the guest: hostonly, internet
+	Bridge    string `json:"bridge"`
+	Family    string `json:"family"` // inet or inet6
+	Address   string `json:"address"`
+	PrefixLen int    `json:"prefix_length"`
+}
+
+// addressesJSON lists the record's addresses in show-ip's order: IPv4
+// ones first.
+func addressesJSON(rec *records.Record) []addressJSON {
+	out := []addressJSON{}
+	for _, family := range []string{"inet", "inet6"} {
+		for _, nic := range rec.Interfaces {
+			a := nic.IPv4
+			if family == "inet6" {
+				a = nic.IPv6
+			}
+			p, err := netip.ParsePrefix(a)
+			if err != nil {
+				continue
+			}
+			out = append(out, addressJSON{Interface: nic.Name, Bridge: nic.Bridge, Family: family, Address: p.Addr().String(), PrefixLen: p.Bits()})
+		}
+	}
+	return out
 }

@@ -34,7 +34,7 @@ let
     #!@out@/bin/sh
     export PATH=@out@/bin
     mkdir -p /proc /sys /dev /run /tmp /bin /etc /root /var
-    mountpoint -q /proc || mount -t proc proc /proc
+    [ -r /proc/self/mounts ] || mount -t proc proc /proc
     mount -t tmpfs -o mode=0755,nosuid,nodev tmpfs /run
     ln -sfn @out@/bin/sh /bin/sh
     [ -e /etc/passwd ] || echo 'root:x:0:0:root:/root:/bin/sh' > /etc/passwd

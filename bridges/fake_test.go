@@ -1,7 +1,6 @@
 package bridges
 
 import (
-	"errors"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -11,7 +10,7 @@ import (
 )
 
 // errFakeNotExist is what fakeFirewall returns for a missing chain or rule.
-var errFakeNotExist = errors.New("fake iptables: no such chain or rule")
+var errFakeNotExist = fmt.Errorf("fake iptables: %w", errNotExist)
 
 // fakeFirewall is an in-memory iptables: "table/chain" -> rules, each rule
 // stored as iptables -S would print it.
