@@ -318,6 +318,14 @@ func (m *Manager) activate(ctx context.Context, rec *records.Record, prof genera
 		res.Activation = Restarted
 		return res, m.restartOrReturn(ctx, rec, prof, old, cur, nil)
 	}
+	// The new generation's store paths go into the container's store
+	// view before anything in it may use them.
+	if err := m.injectStore(ctx, rec, cur); err != nil {
+		res.Activation = Restarted
+		res.Warning = fmt.Sprintf("the new generation's store paths could not be made visible in place (%v): restarted into it", err)
+		return res, m.restartOrReturn(ctx, rec, prof, old, cur, nil)
+	}
+	step("switch:store")
 	res.Activation = Switched
 	code, err := m.Run(name, []string{lxc.GuestProfileDir + "/system/bin/switch-to-configuration", "switch"},
 		Stdio{Stdin: devNull(), Stdout: progressFile(m), Stderr: progressFile(m), Terminal: TerminalOff})

@@ -1,0 +1,167 @@
+package containers
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/nixcloud/nixcloud-container/generations"
+	"github.com/nixcloud/nixcloud-container/hostconfig"
+	"github.com/nixcloud/nixcloud-container/lxc"
+	"github.com/nixcloud/nixcloud-container/records"
+	"github.com/nixcloud/nixcloud-container/storeview"
+)
+
+// StoreMode is the store mode in force for a container whose generation
+// has settings s: its own `store`, else host.toml's, else
+// generations.StoreClosure.
+func StoreMode(s *generations.Settings, cfg hostconfig.Config) string {
+	var own string
+	if s != nil {
+		own = s.Store
+	}
+	return cmp.Or(own, cfg.Store, generations.StoreClosure)
+}
+
+// StoreMode returns the store mode of the container's current generation
+// ("closure" or "all"), for `info`.
+func (m *Manager) StoreMode(name string) (string, error) {
+	_, _, settings, err := m.current(name)
+	if err != nil {
+		return "", err
+	}
+	return StoreMode(settings, m.Cfg), nil
+}
+
+// storeView returns the host folder mounted at the container's /nix/store,
+// or "" for the whole store.
+func (m *Manager) storeView(name string, settings *generations.Settings) string {
+	if StoreMode(settings, m.Cfg) != generations.StoreClosure {
+		return ""
+	}
+	return m.Cfg.StoreViewDir(name)
+}
+
+// storeRoots are the store paths whose closure the container sees: its
+// generation's and those of bind mounts from the store.
+func storeRoots(gen generations.Generation, settings *generations.Settings) []string {
+	roots := []string{gen.StorePath}
+	for _, t := range settings.BindMountTargets() {
+		if sp, err := storeview.StorePathOf(settings.BindMounts[t].HostPath); err == nil {
+			roots = append(roots, sp)
+		}
+	}
+	return roots
+}
+
+// storeClosure is the closure of the container's store roots.
+func storeClosure(ctx context.Context, gen generations.Generation, settings *generations.Settings) ([]string, error) {
+	return storeview.Closure(ctx, storeRoots(gen, settings))
+}
+
+// prepareStore builds the store view of a container about to start (a
+// stale one, left by a crash, is replaced); with store = "all" it removes
+// any view left.
+func (m *Manager) prepareStore(ctx context.Context, rec *records.Record, settings *generations.Settings) error {
+	dir := m.storeView(rec.Name, settings)
+	if dir == "" {
+		return m.removeStore(rec.Name)
+	}
+	gen, err := m.profile(rec.Name, generations.Nix{}).Current()
+	if err != nil {
+		return wrap(rec.Name, "store view", err)
+	}
+	paths, err := storeClosure(ctx, gen, settings)
+	if err != nil {
+		return wrap(rec.Name, "store view", err)
+	}
+	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
+		return wrap(rec.Name, "store view", err)
+	}
+	if err := storeview.Create(dir, paths); err != nil {
+		return wrap(rec.Name, "store view", err)
+	}
+	return nil
+}
+
+// ErrNoStoreView means a running container with store = "closure" has no
+// view to add paths to (it was started by an older version, or its view
+// was removed): it must restart to see a new generation.
+var ErrNoStoreView = errors.New("the container has no store view to add the new paths to")
+
+// injectStore makes the closure of generation gen visible in the running
+// container before it switches to it. With store = "all" there is nothing
+// to do; a container started with the whole store keeps it.
+func (m *Manager) injectStore(ctx context.Context, rec *records.Record, gen generations.Generation) error {
+	settings, err := gen.Settings()
+	if err != nil {
+		return wrap(rec.Name, "store view", err)
+	}
+	dir := m.storeView(rec.Name, settings)
+	if dir == "" {
+		return nil
+	}
+	mounted, err := storeview.Mounted(dir)
+	if err != nil {
+		return wrap(rec.Name, "store view", err)
+	}
+	if !mounted {
+		return wrap(rec.Name, "store view", ErrNoStoreView)
+	}
+	paths, err := storeClosure(ctx, gen, settings)
+	if err != nil {
+		return wrap(rec.Name, "store view", err)
+	}
+	if _, err := storeview.Add(dir, paths); err != nil {
+		return wrap(rec.Name, "store view", err)
+	}
+	return nil
+}
+
+// removeStore removes the store view of a stopped container (none is
+// fine). Never call it while the container runs: the unmounts would
+// propagate into it.
+func (m *Manager) removeStore(name string) error {
+	if err := storeview.Remove(m.Cfg.StoreViewDir(name)); err != nil {
+		return wrap(name, "store view", err)
+	}
+	return nil
+}
+
+// removeStoreIfStopped removes the view unless the container runs (it
+// may have been started again meanwhile, or never stopped).
+func (m *Manager) removeStoreIfStopped(name string) error {
+	st, err := lxc.State(m.Cfg.ContainersDir(), name)
+	if err != nil && !errors.Is(err, lxc.ErrNotDefined) {
+		return wrap(name, "store view", err)
+	}
+	if err == nil && st != "STOPPED" {
+		return nil
+	}
+	return m.removeStore(name)
+}
+
+// removeStaleStoreViews removes the views of every container that does
+// not run (host teardown): views left by crashes, or by containers that
+// stopped by themselves.
+func (m *Manager) removeStaleStoreViews() error {
+	dir := filepath.Join(m.Cfg.StateDir, "store")
+	ents, err := os.ReadDir(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("store views: %w", err)
+	}
+	var errs []error
+	for _, e := range ents {
+		if records.ValidateName(e.Name()) != nil {
+			continue
+		}
+		errs = append(errs, m.removeStoreIfStopped(e.Name()))
+	}
+	return errors.Join(errs...)
+}

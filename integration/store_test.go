@@ -1,0 +1,197 @@
+package integration
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// oneMountNamespace runs every later command of the host in one mount
+// namespace of its own, as on a real host: `ip netns exec` gives each
+// command a fresh one, in which the store views (host mounts) made by one
+// command would be gone for the next. The namespace lives as long as a
+// sleeping process in it (and the LXC monitors started from it).
+func (h *host) oneMountNamespace() {
+	h.t.Helper()
+	cmd := exec.Command("ip", "netns", "exec", h.netns, "sh", "-ec", cgroupMounts+"echo ready; exec sleep infinity")
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		h.t.Fatal(err)
+	}
+	if line, err := bufio.NewReader(out).ReadString('\n'); err != nil || line != "ready\n" {
+		cmd.Process.Kill()
+		cmd.Wait()
+		h.t.Fatalf("mount namespace: %q %v", line, err)
+	}
+	h.mntns = fmt.Sprintf("/proc/%d/ns/mnt", cmd.Process.Pid)
+	h.t.Cleanup(func() {
+		h.destroyAll() // in the namespace, while it is there
+		h.mntns = ""
+		cmd.Process.Kill()
+		cmd.Wait()
+	})
+}
+
+// addToStore adds a file to the store (nix-store --add) and returns its
+// store path.
+func addToStore(t *testing.T, file string) string {
+	t.Helper()
+	out, err := exec.Command("nix-store", "--add", file).Output()
+	if err != nil {
+		t.Fatalf("nix-store --add %s: %v", file, err)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// closure is nix-store -qR of paths, on the host.
+func closure(t *testing.T, paths ...string) []string {
+	t.Helper()
+	out, err := exec.Command("nix-store", append([]string{"-qR"}, paths...)...).Output()
+	if err != nil {
+		t.Fatalf("nix-store -qR %v: %v", paths, err)
+	}
+	return strings.Fields(string(out))
+}
+
+// currentStorePath is the store path of the container's current
+// generation.
+func (h *host) currentStorePath(name string) string {
+	h.t.Helper()
+	for _, g := range h.generations(name) {
+		if g.Current {
+			return g.StorePath
+		}
+	}
+	h.t.Fatalf("%s: no current generation", name)
+	return ""
+}
+
+// storeListing is what `ls /nix/store` shows in the container, sorted.
+func (h *host) storeListing(name string) []string {
+	h.t.Helper()
+	names := strings.Fields(h.must("run", name, "--", "ls", "-a", "/nix/store"))
+	names = slices.DeleteFunc(names, func(n string) bool { return n == "." || n == ".." })
+	slices.Sort(names)
+	return names
+}
+
+func baseNames(paths []string) []string {
+	var names []string
+	for _, p := range paths {
+		names = append(names, filepath.Base(p))
+	}
+	slices.Sort(names)
+	return names
+}
+
+// storeLeaks performs the attack from inside the container: for each
+// store path, can it be listed in /nix/store, stat'ed, listed or read?
+// It returns the paths that leaked and how.
+func (h *host) storeLeaks(name string, paths []string) []string {
+	h.t.Helper()
+	var leaks []string
+	listing := h.storeListing(name)
+	for _, p := range paths {
+		if slices.Contains(listing, filepath.Base(p)) {
+			leaks = append(leaks, p+": listed in /nix/store")
+		}
+		// A file is read, a folder listed; either way its contents.
+		probe := fmt.Sprintf("if [ -d %[1]s ]; then ls -a %[1]s; else cat %[1]s; fi", p)
+		if r := h.run("run", name, "--", "sh", "-c", probe); r.code == 0 {
+			leaks = append(leaks, fmt.Sprintf("%s: opened (%q)", p, strings.TrimSpace(r.stdout)))
+		}
+	}
+	return leaks
+}
+
+// TestStoreViewIsolation: with store = "closure" (the default) container
+// A sees exactly its closure: not B's system, not the key B's container
+// file put in the store, not a host path; its own system runs. The same
+// attack on a container with store = "all" reads all of them, as before.
+func TestStoreViewIsolation(t *testing.T) {
+	h := newHost(t, "")
+	h.oneMountNamespace()
+	secret := fmt.Sprintf("secret-key-%d", os.Getpid())
+	var out string
+	keyPath := addToStore(t, h.writeFile("key.txt", secret+"\n"))
+	hostPath := addToStore(t, h.writeFile("host-only.txt", "host only\n"))
+
+	a := h.busyboxFile("a.nix", `marker = "store-a";`, "")
+	// An admin put a key file in the store (world-readable there) for B,
+	// which gets it by a bind mount of that store path.
+	b := h.busyboxFile("b.nix", `marker = "store-b";`, fmt.Sprintf("  bindMounts.\"/etc/key\".hostPath = %q;\n", keyPath))
+	all := h.busyboxFile("all.nix", `marker = "store-all";`, `  store = "all";`)
+	for _, c := range []struct{ name, file string }{{"a", a}, {"b", b}, {"all", all}} {
+		h.must("create", c.name, c.file, "--start")
+	}
+	bGen := h.currentStorePath("b")
+	var bSystem string
+	for _, p := range closure(t, bGen) {
+		if strings.HasSuffix(p, "-busybox-guest-store-b") {
+			bSystem = p
+		}
+	}
+	if bSystem == "" {
+		t.Fatalf("closure of b %s: no system", bGen)
+	}
+	// B reads its key through the bind mount of a store path.
+	if got := strings.TrimSpace(h.must("run", "b", "--", "cat", "/etc/key")); got != secret {
+		t.Fatalf("b: /etc/key = %q, want the key", got)
+	}
+	targets := []string{bSystem, bGen, keyPath, hostPath}
+
+	// A: exactly its closure, and its own system works.
+	aClosure := closure(t, h.currentStorePath("a"))
+	if got, want := h.storeListing("a"), baseNames(aClosure); !slices.Equal(got, want) {
+		t.Errorf("a: /nix/store lists\n%v\nwant its closure\n%v", got, want)
+	}
+	if leaks := h.storeLeaks("a", targets); len(leaks) > 0 {
+		t.Errorf("a (store = closure) reaches paths outside its closure:\n%s", strings.Join(leaks, "\n"))
+	}
+	if m := h.marker("a"); m != "store-a" {
+		t.Errorf("a: marker %q: its init did not run", m)
+	}
+	if out := h.must("run", "a", "--", "sh", "-c", "echo works $(id -u)"); strings.TrimSpace(out) != "works 0" {
+		t.Errorf("a: run: %q", out)
+	}
+	// Read-only, and unmounting reveals nothing.
+	if r := h.run("run", "a", "--", "touch", aClosure[0]+"/x"); r.code == 0 {
+		t.Errorf("a: wrote into %s", aClosure[0])
+	}
+	// A busybox of its own outside the store, then away with the
+	// store's mounts: what is left must not show anything either.
+	script := "cp $(readlink -f /bin/sh) /bb; for p in /nix/store/*; do /bb umount -l $p; done; /bb umount -l /nix/store; " +
+		"echo listing: $(/bb ls -a /nix/store); for p in " + strings.Join(targets, " ") + "; do /bb cat $p/* $p 2>/dev/null && echo LEAK $p; done; true"
+	out = h.must("run", "a", "--", "sh", "-c", script)
+	t.Logf("a after unmounting: %s", out)
+	for _, p := range targets {
+		if strings.Contains(out, filepath.Base(p)) || strings.Contains(out, secret) {
+			t.Errorf("a, after unmounting in the container, reaches %s:\n%s", p, out)
+		}
+	}
+
+	// The same attack with store = "all": everything, as before.
+	leaks := h.storeLeaks("all", targets)
+	if len(leaks) != 2*len(targets) {
+		t.Errorf("all (store = all) should reach every path as before, reached:\n%s", strings.Join(leaks, "\n"))
+	}
+	if !strings.Contains(strings.Join(leaks, "\n"), secret) {
+		t.Errorf("all: did not read the key: %v", leaks)
+	}
+
+	// Stopped, the view is gone from the host.
+	h.must("stop", "a")
+	view := filepath.Join(h.dir, "state", "store", "a")
+	if _, err := os.Lstat(view); err == nil {
+		t.Errorf("after stop: the store view %s is still there", view)
+	}
+}
