@@ -195,3 +195,182 @@ func TestStoreViewIsolation(t *testing.T) {
 		t.Errorf("after stop: the store view %s is still there", view)
 	}
 }
+
+// TestStoreViewSwitchInPlace: an update to a generation that adds a
+// package switches in place, and the package runs right after, without a
+// restart; rollback switches back in place; the next start shows only the
+// running generation's closure again.
+func TestStoreViewSwitchInPlace(t *testing.T) {
+	h := newHost(t, "")
+	h.oneMountNamespace()
+	word := fmt.Sprintf("hello-%d", os.Getpid())
+	one := h.busyboxFile("one.nix", `marker = "one"; switchExitCode = 0;`, "")
+	two := h.busyboxFile("two.nix", fmt.Sprintf(`marker = "one"; switchExitCode = 0; package = %q;`, word), "")
+	h.must("create", "c", one, "--start")
+	hello := lxcGuestSystem + "/package/bin/hello"
+	if r := h.run("run", "c", "--", hello); r.code == 0 {
+		t.Fatalf("generation 1 has no package, yet %s ran: %q", hello, r.stdout)
+	}
+	// Proof of no restart: /run is the guest's tmpfs, made at boot.
+	h.must("run", "c", "--", "touch", "/run/alive")
+
+	r := h.run("update", "c", two)
+	if r.code != 0 || !strings.Contains(r.stdout+r.stderr, "switched in place") {
+		t.Fatalf("update: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+	}
+	var pkg string
+	for _, p := range closure(t, h.currentStorePath("c")) {
+		if strings.HasSuffix(p, "-busybox-package-"+word) {
+			pkg = p
+		}
+	}
+	if pkg == "" {
+		t.Fatal("generation 2's closure has no package")
+	}
+	if out := strings.TrimSpace(h.must("run", "c", "--", hello)); out != word {
+		t.Errorf("after the switch: %s printed %q, want %q", hello, out, word)
+	}
+	if !slices.Contains(h.storeListing("c"), filepath.Base(pkg)) {
+		t.Errorf("after the switch: %s not in /nix/store", pkg)
+	}
+	h.must("run", "c", "--", "test", "-e", "/run/alive")
+	if calls := h.must("run", "c", "--", "cat", "/run/switch-calls"); strings.TrimSpace(calls) != "switch" {
+		t.Errorf("switch-calls %q", calls)
+	}
+
+	// Rollback: in place too; generation 1's own closure was there all along.
+	r = h.run("rollback", "c")
+	if r.code != 0 || !strings.Contains(r.stdout+r.stderr, "switched in place") {
+		t.Fatalf("rollback: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+	}
+	h.must("run", "c", "--", "test", "-e", "/run/alive")
+	if calls := strings.Fields(h.must("run", "c", "--", "cat", "/run/switch-calls")); len(calls) != 2 {
+		t.Errorf("after rollback: switch-calls %q, want two", calls)
+	}
+	if r := h.run("run", "c", "--", hello); r.code == 0 {
+		t.Errorf("after rollback: the profile's system still has the package: %q", r.stdout)
+	}
+	// Switch forward again: the package's paths are still there.
+	h.must("switch-generation", "c", "2")
+	if out := strings.TrimSpace(h.must("run", "c", "--", hello)); out != word {
+		t.Errorf("after switch-generation 2: %q", out)
+	}
+	// After a restart on generation 1 its closure is all there is.
+	h.must("rollback", "c")
+	h.must("restart", "c")
+	if got, want := h.storeListing("c"), baseNames(closure(t, h.currentStorePath("c"))); !slices.Equal(got, want) {
+		t.Errorf("after restart on generation 1: /nix/store lists %v, want %v", got, want)
+	}
+}
+
+// lxcGuestSystem is the current system as the guest sees it.
+const lxcGuestSystem = "/nix/var/nixcloud-container/profile/system"
+
+// TestStoreViewRestartWithoutView: a running container without a store
+// view (started with store = "all" in host.toml, which then changed to
+// "closure") cannot get new paths in place: the update restarts it into
+// the new generation and says why.
+func TestStoreViewRestartWithoutView(t *testing.T) {
+	h := newHost(t, `store = "all"`+"\n")
+	h.oneMountNamespace()
+	word := fmt.Sprintf("restart-%d", os.Getpid())
+	one := h.busyboxFile("one.nix", `marker = "one"; switchExitCode = 0;`, "")
+	two := h.busyboxFile("two.nix", fmt.Sprintf(`marker = "one"; switchExitCode = 0; package = %q;`, word), "")
+	h.must("create", "c", one, "--start")
+	h.must("run", "c", "--", "touch", "/run/alive")
+	if err := os.WriteFile(h.config, []byte(strings.Replace(mustRead(t, h.config), `store = "all"`, `store = "closure"`, 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := h.run("update", "c", two)
+	if r.code != 0 || !strings.Contains(r.stdout+r.stderr, "restarted") || !strings.Contains(r.stderr, "no store view") {
+		t.Fatalf("update: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+	}
+	if h.run("run", "c", "--", "test", "-e", "/run/alive").code == 0 {
+		t.Error("the container was not restarted")
+	}
+	if out := strings.TrimSpace(h.must("run", "c", "--", lxcGuestSystem+"/package/bin/hello")); out != word {
+		t.Errorf("after the restart: %q", out)
+	}
+	if got, want := h.storeListing("c"), baseNames(closure(t, h.currentStorePath("c"))); !slices.Equal(got, want) {
+		t.Errorf("after the restart: /nix/store lists %v, want %v", got, want)
+	}
+}
+
+func mustRead(t *testing.T, path string) string {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(data)
+}
+
+// TestStoreViewCrash: a start killed after it built the view leaves it;
+// the next start replaces it, stop removes it, and host teardown removes
+// one left by a crash.
+func TestStoreViewCrash(t *testing.T) {
+	h := newHost(t, "")
+	h.oneMountNamespace()
+	h.must("create", "c", h.busyboxFile("c.nix", `marker = "crash";`, ""))
+	view := filepath.Join(h.dir, "state", "store", "c")
+	dieAt := func(step string, args ...string) {
+		t.Helper()
+		cmd := h.command(args...)
+		cmd.Env = append(cmd.Env, "NIXCLOUD_CONTAINER_TEST_DIE_AT="+step)
+		if r := h.runCmd(cmd, args); r.code != 137 {
+			t.Fatalf("%v dying at %s: exit %d, %q", args, step, r.code, r.stderr)
+		}
+	}
+	inView := func() []string {
+		t.Helper()
+		out, err := exec.Command("nsenter", "--mount="+h.mntns, "ls", "-A", view).Output()
+		if err != nil {
+			return nil
+		}
+		return strings.Fields(string(out))
+	}
+	want := baseNames(closure(t, h.currentStorePath("c")))
+	dieAt("start:prepared", "start", "c")
+	if got := inView(); !slices.Equal(got, want) {
+		t.Fatalf("after the crash: view holds %v, want %v", got, want)
+	}
+	h.must("start", "c")
+	if got := h.storeListing("c"); !slices.Equal(got, want) {
+		t.Errorf("after the start: /nix/store lists %v, want %v", got, want)
+	}
+	if m := h.marker("c"); m != "crash" {
+		t.Errorf("marker %q", m)
+	}
+	h.must("stop", "c")
+	if got := inView(); got != nil {
+		t.Errorf("after stop: the view is still there: %v", got)
+	}
+	dieAt("start:prepared", "start", "c")
+	if inView() == nil {
+		t.Fatal("no view after the second crash")
+	}
+	h.must("host", "teardown")
+	if got := inView(); got != nil {
+		t.Errorf("after host teardown: the view is still there: %v", got)
+	}
+}
+
+// TestStoreViewManyPaths: a container whose closure has over 1,000 paths
+// starts, sees all of them and runs.
+func TestStoreViewManyPaths(t *testing.T) {
+	h := newHost(t, "")
+	h.oneMountNamespace()
+	many := filepath.Join(repoRoot(), "examples", "busybox", "many-paths.nix")
+	h.must("create", "c", h.busyboxFile("c.nix", fmt.Sprintf(`marker = "many"; extraPaths = import %s { n = 1000; };`, many), ""), "--start")
+	want := baseNames(closure(t, h.currentStorePath("c")))
+	if len(want) < 1000 {
+		t.Fatalf("closure of %d paths, want over 1,000", len(want))
+	}
+	if got := h.storeListing("c"); !slices.Equal(got, want) {
+		t.Errorf("/nix/store lists %d paths, want the closure's %d", len(got), len(want))
+	}
+	if m := h.marker("c"); m != "many" {
+		t.Errorf("marker %q", m)
+	}
+	h.must("run", "c", "--", "sh", "-c", "for p in $(cat "+lxcGuestSystem+"/extra-paths); do test -e $p/manifest.nix; done")
+}
