@@ -322,7 +322,7 @@ func (m *Manager) activate(ctx context.Context, rec *records.Record, prof genera
 	// view before anything in it may use them.
 	if err := m.injectStore(ctx, rec, cur); err != nil {
 		res.Activation = Restarted
-		res.Warning = fmt.Sprintf("the new generation's store paths could not be made visible in place (%v): restarted into it", err)
+		res.Warning = fmt.Sprintf("the new generation's store paths could not be added to the running container's /nix/store (%v): restarted into it", err)
 		return res, m.restartOrReturn(ctx, rec, prof, old, cur, nil)
 	}
 	step("switch:store")

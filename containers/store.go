@@ -94,11 +94,12 @@ var ErrNoStoreView = errors.New("the container has no store view to add the new 
 
 // injectStore makes the closure of generation gen visible in the running
 // container before it switches to it. With store = "all" there is nothing
-// to do; a container started with the whole store keeps it.
+// to do; a container started with the whole store keeps it. The error
+// names no container: the caller's message does.
 func (m *Manager) injectStore(ctx context.Context, rec *records.Record, gen generations.Generation) error {
 	settings, err := gen.Settings()
 	if err != nil {
-		return wrap(rec.Name, "store view", err)
+		return err
 	}
 	dir := m.storeView(rec.Name, settings)
 	if dir == "" {
@@ -106,19 +107,17 @@ func (m *Manager) injectStore(ctx context.Context, rec *records.Record, gen gene
 	}
 	mounted, err := storeview.Mounted(dir)
 	if err != nil {
-		return wrap(rec.Name, "store view", err)
+		return err
 	}
 	if !mounted {
-		return wrap(rec.Name, "store view", ErrNoStoreView)
+		return ErrNoStoreView
 	}
 	paths, err := storeClosure(ctx, gen, settings)
 	if err != nil {
-		return wrap(rec.Name, "store view", err)
+		return err
 	}
-	if _, err := storeview.Add(dir, paths); err != nil {
-		return wrap(rec.Name, "store view", err)
-	}
-	return nil
+	_, err = storeview.Add(dir, paths)
+	return err
 }
 
 // removeStore removes the store view of a stopped container (none is
