@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/nixcloud/nixcloud-container/generations"
@@ -122,8 +123,8 @@ func (m *Manager) prepareStore(ctx context.Context, rec *records.Record, setting
 }
 
 // ErrNoStoreView means a running container with store = "closure" has no
-// view to add paths to (it was started by an older version, or its view
-// was removed): it must restart to see a new generation.
+// view to add paths to (it was started with the whole store, or by an
+// older version): it must restart to see a new generation.
 var ErrNoStoreView = errors.New("the container has no store view to add the new paths to")
 
 // injectStore makes the closure of generation gen visible in the running
@@ -139,19 +140,42 @@ func (m *Manager) injectStore(ctx context.Context, rec *records.Record, gen gene
 	if dir == "" {
 		return nil
 	}
-	mounted, err := storeview.Mounted(dir)
-	if err != nil {
-		return err
-	}
-	if !mounted {
-		return ErrNoStoreView
-	}
 	paths, err := m.storeClosure(ctx, rec.Name, gen, settings)
 	if err != nil {
 		return err
 	}
-	_, err = storeview.Add(dir, paths)
+	// The view lives in the mount namespace the container was started in
+	// (usually the host's), where its LXC monitor, init's parent, is.
+	initPID, err := lxc.InitPID(m.Cfg.ContainersDir(), rec.Name)
+	if err != nil {
+		return err
+	}
+	if initPID <= 0 {
+		return ErrNotRunning
+	}
+	monitor, err := parentPID(initPID)
+	if err != nil {
+		return err
+	}
+	err = storeview.AddIn(monitor, dir, paths)
+	if errors.Is(err, storeview.ErrNoView) {
+		return ErrNoStoreView
+	}
 	return err
+}
+
+// parentPID returns the parent of process pid.
+func parentPID(pid int) (int, error) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if v, ok := strings.CutPrefix(line, "PPid:"); ok {
+			return strconv.Atoi(strings.TrimSpace(v))
+		}
+	}
+	return 0, fmt.Errorf("/proc/%d/status: no PPid", pid)
 }
 
 // removeStore removes the store view of a stopped container (none is

@@ -85,7 +85,6 @@ func TestGenerationsUpdateRollbackSwitch(t *testing.T) {
 
 func TestSwitchToConfigurationInPlace(t *testing.T) {
 	h := newHost(t, "")
-	h.oneMountNamespace() // the store views of one host (store_test.go)
 	file := func(step string, code int) string {
 		return h.busyboxFile(step+".nix", fmt.Sprintf(`marker = %q; switchExitCode = %d;`, step, code), "")
 	}

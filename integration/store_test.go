@@ -204,10 +204,21 @@ func TestStoreViewIsolation(t *testing.T) {
 // TestStoreViewSwitchInPlace: an update to a generation that adds a
 // package switches in place, and the package runs right after, without a
 // restart; rollback switches back in place; the next start shows only the
-// running generation's closure again.
+// running generation's closure again. Every command runs in the same
+// mount namespace as on a host, or each in one of its own (`ip netns
+// exec`): then the paths are added in the namespace of the container's
+// LXC monitor, where its start made the view.
 func TestStoreViewSwitchInPlace(t *testing.T) {
+	for _, one := range []bool{true, false} {
+		t.Run(fmt.Sprintf("one mount namespace %v", one), func(t *testing.T) { storeViewSwitchInPlace(t, one) })
+	}
+}
+
+func storeViewSwitchInPlace(t *testing.T, oneNamespace bool) {
 	h := newHost(t, "")
-	h.oneMountNamespace()
+	if oneNamespace {
+		h.oneMountNamespace()
+	}
 	word := fmt.Sprintf("hello-%d", os.Getpid())
 	one := h.busyboxFile("one.nix", `marker = "one"; switchExitCode = 0;`, "")
 	two := h.busyboxFile("two.nix", fmt.Sprintf(`marker = "one"; switchExitCode = 0; package = %q;`, word), "")
