@@ -19,7 +19,7 @@ ip netns exec "$ns" ip link set lo up
 . scripts/netns.sh
 # Every command runs in one mount namespace, as on a real host (the views
 # are host mounts that outlive the command that made them).
-nsexec_in "$ns" sh -c 'echo $$ > "$0"; exec sleep infinity' "$dir/ns.pid" &
+nsexec_in "$ns" sh -c 'echo $$ > "$0"; exec sleep infinity' "$dir/ns.pid" 2>/dev/null &
 disown
 for _ in $(seq 50); do [ -s "$dir/ns.pid" ] && break; sleep 0.1; done
 nspid=$(cat "$dir/ns.pid")
