@@ -564,6 +564,7 @@ func (m *Manager) spec(rec *records.Record, settings *generations.Settings, lxcA
 		AppArmor:   lxc.AppArmorEnabled(lxc.AppArmorParam),
 		Extra:      append(extra, lxcArgs...),
 		HaltSignal: m.haltSignal(rec.Name, settings),
+		StoreView:  m.storeView(rec.Name, settings),
 	}, nil
 }
 

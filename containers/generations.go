@@ -319,6 +319,14 @@ func (m *Manager) activate(ctx context.Context, rec *records.Record, prof genera
 		res.Activation = Restarted
 		return res, m.restartOrReturn(ctx, rec, prof, old, cur, nil)
 	}
+	// The new generation's store paths go into the container's store
+	// view before anything in it may use them.
+	if err := m.injectStore(ctx, rec, cur); err != nil {
+		res.Activation = Restarted
+		res.Warning = fmt.Sprintf("the new generation's store paths could not be added to the running container's /nix/store (%v): restarted into it", err)
+		return res, m.restartOrReturn(ctx, rec, prof, old, cur, nil)
+	}
+	step("switch:store")
 	res.Activation = Switched
 	code, out, err := m.switchInPlace(name)
 	if err != nil {

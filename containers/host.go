@@ -177,7 +177,7 @@ func (m *Manager) HostTeardown(force bool) error {
 			return fmt.Errorf("host teardown: %w (%s): stop them first, or use --force to cut them off", ErrContainersRunning, strings.Join(names, ", "))
 		}
 	}
-	return m.hostStep(bridges.Teardown) // names the step
+	return errors.Join(m.hostStep(bridges.Teardown), m.removeStaleStoreViews()) // names the step
 }
 
 // hostStep runs a change of the host's networking under the network lock.

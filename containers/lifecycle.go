@@ -119,7 +119,7 @@ func (m *Manager) start(ctx context.Context, rec *records.Record) (already bool,
 		}
 		return errors.Join(err, m.done(rec))
 	}
-	if err := m.prepareStart(rec, settings, lxcArgs); err != nil {
+	if err := m.prepareStart(ctx, rec, settings, lxcArgs); err != nil {
 		return false, finish(err)
 	}
 	step("start:prepared")
@@ -168,6 +168,9 @@ func (m *Manager) killFailedStart(rec *records.Record, err error) error {
 		err = errors.Join(err, wrap(rec.Name, "stop after failed start", kerr))
 	}
 	m.removeCgroups(rec.Name)
+	if serr := m.removeStoreIfStopped(rec.Name); serr != nil {
+		err = errors.Join(err, serr)
+	}
 	return err
 }
 
@@ -195,7 +198,7 @@ func (m *Manager) StartForeground(ctx context.Context, name string) error {
 	if err != nil {
 		return err
 	}
-	if err := m.prepareStart(rec, settings, lxcArgs); err != nil {
+	if err := m.prepareStart(ctx, rec, settings, lxcArgs); err != nil {
 		return err
 	}
 	var netErr error
@@ -212,7 +215,7 @@ func (m *Manager) StartForeground(ctx context.Context, name string) error {
 		if run, rerr := m.running(name); rerr != nil {
 			netErr = errors.Join(netErr, rerr)
 		} else if !run {
-			netErr = errors.Join(netErr, m.networkAfterStop(rec))
+			netErr = errors.Join(netErr, m.networkAfterStop(rec), m.removeStore(name))
 		}
 		l2.Unlock()
 	}
@@ -240,7 +243,7 @@ func (m *Manager) startInput(rec *records.Record, settings *generations.Settings
 // prepareStart brings the record's interfaces in line with the current
 // generation's settings, readies the host network, resets an ephemeral
 // rootfs and writes the LXC configuration.
-func (m *Manager) prepareStart(rec *records.Record, settings *generations.Settings, lxcArgs lxc.Items) error {
+func (m *Manager) prepareStart(ctx context.Context, rec *records.Record, settings *generations.Settings, lxcArgs lxc.Items) error {
 	if err := m.ensureSubIDs(rec); err != nil {
 		return err
 	}
@@ -258,7 +261,13 @@ func (m *Manager) prepareStart(rec *records.Record, settings *generations.Settin
 			return err
 		}
 	}
-	return m.writeConfig(rec, settings, lxcArgs)
+	if err := m.prepareStore(ctx, rec, settings); err != nil {
+		return err
+	}
+	if err := m.writeConfig(rec, settings, lxcArgs); err != nil {
+		return errors.Join(err, m.removeStore(rec.Name))
+	}
+	return nil
 }
 
 // resetRootfs gives an ephemeral container a fresh, empty rootfs before it
@@ -290,12 +299,12 @@ func (m *Manager) stop(rec *records.Record, timeout time.Duration) (bool, error)
 	clean, err := lxc.Stop(m.Cfg.ContainersDir(), name, timeout)
 	if errors.Is(err, lxc.ErrNotRunning) {
 		// It stopped by itself: its forwards go all the same.
-		return false, errors.Join(wrap(name, "stop", ErrNotRunning), m.networkAfterStop(rec))
+		return false, errors.Join(wrap(name, "stop", ErrNotRunning), m.networkAfterStop(rec), m.removeStoreIfStopped(name))
 	}
 	if err != nil {
 		return false, wrap(name, "stop", err)
 	}
-	return clean, m.networkAfterStop(rec)
+	return clean, errors.Join(m.networkAfterStop(rec), m.removeStoreIfStopped(name))
 }
 
 // Terminate kills the container now.
@@ -307,12 +316,12 @@ func (m *Manager) Terminate(ctx context.Context, name string) error {
 	defer l.Unlock()
 	err = lxc.Kill(m.Cfg.ContainersDir(), name)
 	if errors.Is(err, lxc.ErrNotRunning) {
-		return errors.Join(wrap(name, "terminate", ErrNotRunning), m.networkAfterStop(rec))
+		return errors.Join(wrap(name, "terminate", ErrNotRunning), m.networkAfterStop(rec), m.removeStoreIfStopped(name))
 	}
 	if err != nil {
 		return wrap(name, "terminate", err)
 	}
-	return m.networkAfterStop(rec)
+	return errors.Join(m.networkAfterStop(rec), m.removeStoreIfStopped(name))
 }
 
 // Restart stops the container if it runs and starts it again.
@@ -454,6 +463,9 @@ func (m *Manager) destroy(name string, rec *records.Record, force bool) error {
 		}
 	}
 	step("destroy:killed")
+	if err := m.removeStore(name); err != nil {
+		return err
+	}
 	var slot int
 	if rec != nil {
 		slot = rec.Slot

@@ -66,6 +66,12 @@ func TestDecodeSettings(t *testing.T) {
 		`{"bindMounts":{"/nix/store":{"hostPath":"/srv"}}}`:                          "mounts /nix/store itself",
 		`{"bindMounts":{"/nix":{"hostPath":"/srv"}}}`:                                "mounts /nix/store itself",
 		`{"bindMounts":{"/nix/var/nixcloud-container/profile":{"hostPath":"/srv"}}}`: "mounts /nix/var/nixcloud-container itself",
+		`{"store":"none"}`:                                                           `store: want "closure" or "all", got "none"`,
+	}
+	for _, in := range []string{`{"store":"closure"}`, `{"store":"all"}`} {
+		if _, err := DecodeSettings([]byte(in)); err != nil {
+			t.Errorf("%s: %v", in, err)
+		}
 	}
 	for in, want := range bad {
 		if _, err := DecodeSettings([]byte(in)); err == nil || !strings.Contains(err.Error(), want) {

@@ -23,6 +23,33 @@ type Settings struct {
 	Limits            Limits               `json:"limits"`
 	ExtraLxcConfig    []string             `json:"extraLxcConfig,omitempty"`
 	HaltSignal        string               `json:"haltSignal,omitempty"` // see halt.go
+	// Store is what of /nix/store the guest sees: StoreClosure or
+	// StoreAll; empty: host.toml's store.
+	Store string `json:"store,omitempty"`
+}
+
+// The store modes (Settings.Store, host.toml's store).
+const (
+	// StoreClosure: the guest sees only its generation's closure.
+	StoreClosure = "closure"
+	// StoreAll: the guest sees the whole store.
+	StoreAll = "all"
+)
+
+// CheckStoreMode checks a store mode; empty is allowed (the default).
+func CheckStoreMode(mode string) error {
+	switch mode {
+	case "", StoreClosure, StoreAll:
+		return nil
+	}
+	return fmt.Errorf("want %q or %q, got %q", StoreClosure, StoreAll, mode)
+}
+
+func checkStore(s *Settings) error {
+	if err := CheckStoreMode(s.Store); err != nil {
+		return fmt.Errorf("store: %w", err)
+	}
+	return nil
 }
 
 // Network says where the container is attached.
@@ -76,7 +103,7 @@ func DecodeSettings(data []byte) (*Settings, error) {
 // Validate checks the settings, one small check at a time.
 func (s *Settings) Validate() error {
 	for _, check := range []func(*Settings) error{
-		checkAutostart, checkNetwork, checkBindMounts, checkForwardPorts, checkLimits, checkHaltSignal,
+		checkAutostart, checkNetwork, checkBindMounts, checkForwardPorts, checkLimits, checkHaltSignal, checkStore,
 	} {
 		if err := check(s); err != nil {
 			return err

@@ -20,6 +20,7 @@ let
   hostKeys = [
     "autostart" "autostartPriority" "autostartDelay" "ephemeral" "network"
     "bindMounts" "forwardPorts" "limits" "extraLxcConfig" "haltSignal"
+    "store"
   ];
   # A prebuilt system is a derivation or a store path; `system` as an
   # attribute set without outPath is NixOS's option tree

@@ -38,6 +38,9 @@ type Config struct {
 	// of system folders, ...); see lxc.PrivilegedReason.
 	AllowPrivilegedLXCItems bool     `toml:"allow_privileged_lxc_items"`
 	Defaults                Defaults `toml:"defaults"`
+	// Store is what of /nix/store containers see unless their container
+	// file says: generations.StoreClosure (the default) or StoreAll.
+	Store string `toml:"store"`
 }
 
 // Defaults apply to containers that do not set their own.
@@ -103,6 +106,7 @@ func Default() Config {
 		ProfilesDir: "/nix/var/nix/profiles/nixcloud-container",
 		IDMap:       IDMap{Base: 100000, Size: 65536, Isolated: true},
 		Defaults:    Defaults{Limits: Limits{Processes: DefaultProcesses}},
+		Store:       generations.StoreClosure,
 		Hostonly:    Hostonly{Bridge: "brNC-hostonly", Address: "10.101.0.1/16", IsolateContainers: true},
 		Internet: Internet{
 			Bridge:            "brNC-internet",
@@ -162,10 +166,21 @@ func (c Config) LockPath() string { return filepath.Join(c.StateDir, "lock") }
 // ProfileDir is the folder of a container's Nix profile.
 func (c Config) ProfileDir(name string) string { return filepath.Join(c.ProfilesDir, name) }
 
+// StoreViewDir is where the view of the store of a container running
+// with store = "closure" is mounted on the host (see package storeview).
+func (c Config) StoreViewDir(name string) string { return filepath.Join(c.StateDir, "store", name) }
+
+func checkStore(c Config) error {
+	if err := generations.CheckStoreMode(c.Store); err != nil {
+		return fmt.Errorf("store: %w", err)
+	}
+	return nil
+}
+
 // Validate checks the configuration, one small check at a time.
 func (c Config) Validate() error {
 	checks := []func(Config) error{
-		checkPaths, checkIDMap, checkHostonly, checkInternet, checkIPv6, checkDefaults,
+		checkPaths, checkIDMap, checkHostonly, checkInternet, checkIPv6, checkDefaults, checkStore,
 	}
 	for _, check := range checks {
 		if err := check(c); err != nil {

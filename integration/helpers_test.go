@@ -90,6 +90,9 @@ type host struct {
 	// host through the veth up0 (192.0.2.2) – up1 (192.0.2.1), which is
 	// also the host's default route.
 	netns, uplink string
+	// mntns, when set, is the mount namespace every command runs in (see
+	// oneMountNamespace); else each gets its own from `ip netns exec`.
+	mntns string
 }
 
 // newHost writes a host.toml with every path under a fresh temp folder,
@@ -145,6 +148,11 @@ func (h *host) runStdin(stdin string, args ...string) result {
 // command is the tool with args, run in the host's network namespace with
 // the host's cgroups mounted again (see cgroupMountScript).
 func (h *host) command(args ...string) *exec.Cmd {
+	if h.mntns != "" {
+		cmd := exec.Command("nsenter", append([]string{"--mount=" + h.mntns, "--net=/run/netns/" + h.netns, "--", binary}, args...)...)
+		cmd.Env = append(os.Environ(), "NIXCLOUD_CONTAINER_HOST_CONFIG="+h.config)
+		return cmd
+	}
 	cmd := exec.Command("ip", append([]string{"netns", "exec", h.netns, "sh", "-ec", cgroupMounts + `exec "$0" "$@"`, binary}, args...)...)
 	cmd.Env = append(os.Environ(), "NIXCLOUD_CONTAINER_HOST_CONFIG="+h.config)
 	return cmd

@@ -73,6 +73,9 @@ type Spec struct {
 	Extra Items
 	// HaltSignal asks the guest's init to shut down; empty: HaltSignal.
 	HaltSignal string
+	// StoreView is the host folder mounted at /nix/store (a view of the
+	// container's closure, see package storeview); empty: the whole store.
+	StoreView string
 }
 
 // Render returns the LXC configuration of a container.
@@ -86,7 +89,7 @@ func Render(s Spec) Items {
 		{"lxc.idmap", fmt.Sprintf("u 0 %d %d", s.UIDBase, s.UIDSize)},
 		{"lxc.idmap", fmt.Sprintf("g 0 %d %d", s.UIDBase, s.UIDSize)},
 		{"lxc.autodev", "1"},
-		{"lxc.mount.entry", "/nix/store nix/store none rbind,ro,create=dir 0 0"},
+		{"lxc.mount.entry", cmp.Or(s.StoreView, "/nix/store") + " nix/store none rbind,ro,create=dir 0 0"},
 		{"lxc.mount.entry", s.ProfileDir + " " + strings.TrimPrefix(GuestProfileDir, "/") + " none bind,ro,create=dir 0 0"},
 		{"lxc.init.cmd", GuestProfileDir + "/system/init"},
 		{"lxc.signal.halt", cmp.Or(s.HaltSignal, HaltSignal)},

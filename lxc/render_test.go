@@ -44,6 +44,10 @@ lxc.environment = A=1
 	if !strings.Contains(confined, "lxc.log.level = WARN\nlxc.apparmor.profile = generated\nlxc.apparmor.allow_nesting = 0\nlxc.net.0.type = empty\n") {
 		t.Fatalf("with AppArmor, want LXC's generated profile without nesting before the network:\n%s", confined)
 	}
+	view := Render(Spec{Name: "x", StoreView: "/var/lib/ncc/store/x"}).String()
+	if !strings.Contains(view, "lxc.autodev = 1\nlxc.mount.entry = /var/lib/ncc/store/x nix/store none rbind,ro,create=dir 0 0\nlxc.mount.entry = ") {
+		t.Fatalf("with a store view, want it (with its binds) at /nix/store instead of the whole store:\n%s", view)
+	}
 	if got := Render(Spec{Name: "x"}); got[len(got)-1] != (Item{"lxc.net.0.type", "empty"}) {
 		t.Fatalf("no interfaces: last item %v, want lxc.net.0.type = empty", got[len(got)-1])
 	}

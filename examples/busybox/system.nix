@@ -17,7 +17,13 @@
 #   initMode       "ok"; "not-executable": init is not executable (a
 #                  system that cannot boot); "cannot-exec": init names an
 #                  interpreter that does not exist (it fails at start)
-{ marker ? "busybox", switchExitCode ? null, switchStderr ? "", haltSignals ? "37 PWR TERM INT", initMode ? "ok" }:
+#   package        when set, a word: the system links `package` to a
+#                  package of its own whose bin/hello prints the word
+#   extraPaths     store paths the system refers to (listed in
+#                  `extra-paths`), so they are in its closure; see
+#                  many-paths.nix
+{ marker ? "busybox", switchExitCode ? null, switchStderr ? "", haltSignals ? "37 PWR TERM INT", initMode ? "ok"
+, package ? null, extraPaths ? [ ] }:
 let
   hostBusybox = dir:
     "${builtins.path { path = dir; name = "busybox-static"; filter = p: t: baseNameOf p == "busybox"; }}/busybox";
@@ -78,6 +84,21 @@ let
     esac
   '';
 
+  packageDrv = derivation {
+    name = "busybox-package-${package}";
+    system = builtins.currentSystem;
+    builder = busybox;
+    word = package;
+    preferLocalBuild = true;
+    allowSubstitutes = false;
+    args = [ "sh" "-c" ''
+      B=${busybox}
+      $B mkdir -p $out/bin
+      printf '#!%s sh\necho %s\n' $B "$word" > $out/bin/hello
+      $B chmod 555 $out/bin/hello
+    '' ];
+  };
+
   switch = ''
     #!@out@/bin/sh
     echo "$*" >> /run/switch-calls
@@ -85,7 +106,7 @@ let
     exit ${toString switchExitCode}
   '';
 in
-derivation {
+derivation ({
   name = "busybox-guest-${marker}";
   system = builtins.currentSystem;
   builder = busybox;
@@ -110,6 +131,8 @@ derivation {
     esac
     echo "$dhcpScript" | subst > $out/udhcpc.script
     $B chmod 555 $out/udhcpc.script
+    if [ -n "$package" ]; then $B ln -s "$package" $out/package; fi
+    if [ -n "$extraPaths" ]; then echo "$extraPaths" > $out/extra-paths; fi
     if [ -n "$switch" ]; then
       echo "$switch" | subst > $out/bin/switch-to-configuration
       $B chmod 555 $out/bin/switch-to-configuration
@@ -117,3 +140,6 @@ derivation {
     fi
   '' ];
 }
+# Only set, so the default system stays the same derivation.
+// (if package == null then { } else { package = packageDrv; })
+// (if extraPaths == [ ] then { } else { extraPaths = map toString extraPaths; }))
