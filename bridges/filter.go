@@ -161,6 +161,24 @@ func FilteredPorts(cfg hostconfig.Config) (map[string]bool, error) {
 	return out, nil
 }
 
+// EgressPorts is the set of host veths that have an egress filter (the
+// ports of running containers on bridges that isolate containers).
+func EgressPorts(cfg hostconfig.Config) (map[string]bool, error) {
+	h := newFilesHost(cfg)
+	out := map[string]bool{}
+	keys, err := h.nft.MapKeys("bridge", filterTable(cfg), "egress")
+	if err != nil && strings.Contains(err.Error(), "No such file or directory") {
+		return out, nil // no table (yet): no filters
+	}
+	if err != nil {
+		return out, fmt.Errorf("packet filter: %w", err)
+	}
+	for _, k := range keys {
+		out[k] = true
+	}
+	return out, nil
+}
+
 // ErrOtherInstall means another install of the tool uses the network
 // namespace.
 var ErrOtherInstall = errors.New("another nixcloud-container install uses this network namespace")

@@ -111,6 +111,9 @@ type Port struct {
 	// Peers are the host veths of the neighbours the port may connect to
 	// (their Links name it): their replies, and only those, come through.
 	Peers []string
+	// Neighbour: the port is another container's, whose filter is in
+	// place; RenderPorts renders only its links again (RenderEgress).
+	Neighbour bool
 }
 
 // TableName is the name of the tool's tables for an install, derived from
@@ -272,7 +275,11 @@ func RenderPorts(table string, ports []Port) (string, error) {
 	var b strings.Builder
 	b.WriteString(renderPortBase(table))
 	for _, p := range ports {
-		s, err := RenderPort(table, p)
+		render := RenderPort
+		if p.Neighbour {
+			render = RenderEgress
+		}
+		s, err := render(table, p)
 		if err != nil {
 			return "", err
 		}
