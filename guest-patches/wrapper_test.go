@@ -93,6 +93,7 @@ type probe struct {
 	FirstModule       string            `json:"firstModule"`
 	ModuleCount       int               `json:"moduleCount"`
 	IsContainer       bool              `json:"isContainer"`
+	EtcHosts          *string           `json:"etcHosts"`
 	SpecialArgs       map[string]string `json:"specialArgs"`
 	ModuleArgsDefined bool              `json:"moduleArgsDefined"`
 	SubmoduleSawName  *string           `json:"submoduleSawName"`
@@ -282,6 +283,11 @@ func TestWrapperBareModule(t *testing.T) {
 	}
 	if p.InitrdSystemd || !p.ToplevelEvaluates {
 		t.Errorf("boot.initrd.systemd.enable = %v, toplevel evaluates = %v", p.InitrdSystemd, p.ToplevelEvaluates)
+	}
+	// The hosts file the tool keeps (containers.HostsFile) in the profile
+	// folder, lxc.GuestProfileDir inside.
+	if p.EtcHosts == nil || *p.EtcHosts != "/nix/var/nixcloud-container/profile/hosts" {
+		t.Errorf("environment.etc.hosts.source = %v, want the tool's hosts file", p.EtcHosts)
 	}
 }
 
