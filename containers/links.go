@@ -318,3 +318,35 @@ func (m *Manager) writeHostsFiles(plan linkPlan, recs []*records.Record) error {
 	}
 	return errors.Join(errs...)
 }
+
+// linkStatus checks the links to the running container rec: each is in
+// the egress filter of its port, from the neighbour's veth to each of the
+// services.
+func (m *Manager) linkStatus(rec *records.Record, plan linkPlan) ([]bridges.StatusItem, error) {
+	var items []bridges.StatusItem
+	for _, p := range plan.withLinks(portFilters(m.Cfg, rec)) {
+		for _, l := range p.Links {
+			problem, err := bridges.LinkProblem(m.Cfg, p.Veth, l)
+			if err != nil {
+				return nil, wrap(rec.Name, "host status", err)
+			}
+			svcs := make([]string, len(l.Services))
+			for i, s := range l.Services {
+				svcs[i] = s.String()
+			}
+			items = append(items, bridges.StatusItem{
+				Name:    fmt.Sprintf("container %s: link %s -> %s on %s (%s)", rec.Name, l.From, rec.Name, interfaceVeth(rec, p.Veth).Bridge, strings.Join(svcs, " ")),
+				Present: problem == "", Detail: problem})
+		}
+	}
+	return items, nil
+}
+
+func interfaceVeth(rec *records.Record, veth string) records.Interface {
+	for _, nic := range rec.Interfaces {
+		if nic.HostVeth == veth {
+			return nic
+		}
+	}
+	return records.Interface{}
+}

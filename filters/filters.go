@@ -257,6 +257,10 @@ func renderPortBase(t string) string {
 func portChain(veth string) string   { return "port_" + strings.ReplaceAll(veth, "-", "_") }
 func egressChain(veth string) string { return "to_" + strings.ReplaceAll(veth, "-", "_") }
 
+// EgressChain is the name of the chain of what the bridge forwards to the
+// port of host veth (with its links).
+func EgressChain(veth string) string { return egressChain(veth) }
+
 // removeChain is the script that removes a port's chain and its map
 // element, present or not (each is added first, so the deletes succeed).
 func removeChain(table, m, chain, veth string) string {
