@@ -159,3 +159,49 @@ func TestLinks(t *testing.T) {
 		t.Errorf("bridges after teardown:\n%s", out)
 	}
 }
+
+// TestLinksSlotReuse: when the allowed container is destroyed, a new
+// container that gets its slot (and so its veth names and addresses)
+// does not inherit the link, not even one way (a datagram app would see);
+// the link names a missing container again.
+func TestLinksSlotReuse(t *testing.T) {
+	h := newHost(t, "")
+	allow := `network.allowFrom = [ { container = "proxy"; ports = [ "tcp/80" "udp/5353" ]; } ];`
+	h.must("create", "proxy", h.busyboxFile("proxy.nix", "", probeMount()), "--start")
+	h.must("create", "app", h.busyboxFile("app.nix", "", probeMount()+allow), "--start")
+	h.sh("app", "/probe/probe serve udp 5353 app >>/run/seen 2>&1 &")
+	waitFor(t, "proxy to reach app", 10*time.Second, func() bool {
+		out, ok := h.dialFrom("proxy", "udp", "10.101.0.3:5353")
+		return ok && strings.HasPrefix(out, "app ")
+	})
+	h.must("destroy", "proxy", "--force")
+	h.must("create", "evil", h.busyboxFile("evil.nix", "", probeMount()), "--start")
+	if a := h.addrs("evil"); a[0] != "10.101.0.2" {
+		t.Fatalf("evil did not get proxy's slot: %v", a)
+	}
+	h.sh("app", ": > /run/seen")
+	// The attacker knows app's MAC (it follows from the slot): no ARP
+	// answer needed.
+	mac := strings.TrimSpace(h.sh("app", "cat /sys/class/net/hostonly/address"))
+	h.sh("evil", "arp -s 10.101.0.3 "+mac+" -i hostonly")
+	for i := 0; i < 3; i++ {
+		if out, ok := h.dialFrom("evil", "udp", "10.101.0.3:5353"); ok {
+			t.Errorf("evil, on proxy's old slot, reached app: %q", out)
+		}
+	}
+	if seen := h.sh("app", "cat /run/seen"); seen != "" {
+		t.Errorf("app heard from evil, on proxy's old slot: %q", seen)
+	}
+	var list []struct {
+		Name  string
+		Links []struct{ From, Note string }
+	}
+	if err := json.Unmarshal([]byte(h.must("list", "--json")), &list); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range list {
+		if c.Name == "app" && (len(c.Links) != 1 || !strings.Contains(c.Links[0].Note, "does not exist")) {
+			t.Errorf("app's links after proxy went: %+v", c.Links)
+		}
+	}
+}
