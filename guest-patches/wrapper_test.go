@@ -517,6 +517,14 @@ func TestExamples(t *testing.T) {
 		}},
 		{"nat.nix", func(s *generations.Settings) bool { return s.Network.EnableNat }},
 		{"fixed-ip.nix", func(s *generations.Settings) bool { return s.Network.IP == "10.101.0.50" && s.Autostart }},
+		{"homelab/proxy.nix", func(s *generations.Settings) bool { return len(s.ForwardPorts) == 2 && len(s.Network.AllowFrom) == 0 }},
+		{"homelab/sso.nix", func(s *generations.Settings) bool { return len(s.Network.AllowFrom) == 2 }},
+		{"homelab/app.nix", func(s *generations.Settings) bool {
+			return len(s.Network.AllowFrom) == 1 && s.Network.AllowFrom[0].Container == "proxy"
+		}},
+		{"homelab/db.nix", func(s *generations.Settings) bool {
+			return len(s.Network.AllowFrom) == 1 && s.Network.AllowFrom[0].Ports[0] == "tcp/5432"
+		}},
 	} {
 		t.Run(tc.file, func(t *testing.T) {
 			file := filepath.Join(root, "examples", tc.file)
