@@ -2,9 +2,7 @@ package containers
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
-	"io/fs"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -212,14 +210,10 @@ func (m *Manager) LinksInForce(name string) ([]Link, error) {
 }
 
 // neighbourPorts are the egress filters of every other running container
-// port that has one (the bridge table's egress map), with their links
-// from plan: rendered in the same transaction as a start, or after a
-// destroy, so links follow a container that comes, goes or changes.
-func (m *Manager) neighbourPorts(plan linkPlan, recs []*records.Record, except string) ([]filters.Port, error) {
-	present, err := bridges.EgressPorts(m.Cfg)
-	if err != nil {
-		return nil, err
-	}
+// port that has one (present: the bridge table's egress map), with their
+// links from plan: rendered in the same transaction as a start, or after
+// a destroy, so links follow a container that comes, goes or changes.
+func (m *Manager) neighbourPorts(plan linkPlan, recs []*records.Record, except string, present map[string]bool) []filters.Port {
 	var out []filters.Port
 	for _, r := range recs {
 		if r.Name == except || r.Creating {
@@ -232,7 +226,7 @@ func (m *Manager) neighbourPorts(plan linkPlan, recs []*records.Record, except s
 			}
 		}
 	}
-	return plan.withLinks(out), nil
+	return plan.withLinks(out)
 }
 
 // refreshLinks renders the links of the container's own ports (returned,
@@ -245,11 +239,12 @@ func (m *Manager) refreshLinks(rec *records.Record, ports []filters.Port, gone s
 	if err != nil {
 		return nil, wrap(rec.Name, "links", err)
 	}
-	nb, err := m.neighbourPorts(plan, recs, rec.Name)
+	present, err := bridges.EgressPorts(m.Cfg)
 	if err != nil {
 		return nil, wrap(rec.Name, "links", err)
 	}
-	if err := m.writeHostsFiles(plan, recs); err != nil {
+	nb := m.neighbourPorts(plan, recs, rec.Name, present)
+	if err := m.writeHostsFiles(plan, recs, rec.Name, present); err != nil {
 		return nil, err // names the container
 	}
 	if gone == "" {
@@ -294,29 +289,37 @@ func hostsText(rec *records.Record, names []hostName) []byte {
 	return b.Bytes()
 }
 
-// writeHostsFiles brings the hosts file of every container in recs up to
-// date with plan (only files that change are written). A container whose
-// profile folder is gone is skipped.
-func (m *Manager) writeHostsFiles(plan linkPlan, recs []*records.Record) error {
-	var errs []error
+// writeHostsFiles brings the hosts files up to date with plan: the one of
+// container self (unless it is being destroyed) and those of the running
+// containers with a port in present (the egress map); only files that
+// change are written. Running neighbours' files are best effort: a
+// failure there does not fail self's start. A stopped container gets its
+// file at its own start. (Writing only what the network lock's holder
+// sees running keeps clear of a destroy, which removes the profile folder
+// after its ports' filters, under that lock.)
+func (m *Manager) writeHostsFiles(plan linkPlan, recs []*records.Record, self string, present map[string]bool) error {
 	for _, r := range recs {
-		if r.Creating {
+		running := false
+		for _, nic := range r.Interfaces {
+			running = running || present[nic.HostVeth]
+		}
+		if r.Name != self && !running {
 			continue
 		}
-		dir := m.Cfg.ProfileDir(r.Name)
-		if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
-			continue
-		}
-		path := filepath.Join(dir, HostsFile)
+		path := filepath.Join(m.Cfg.ProfileDir(r.Name), HostsFile)
 		want := hostsText(r, plan.hosts[r.Name])
 		if have, err := os.ReadFile(path); err == nil && bytes.Equal(have, want) {
 			continue
 		}
-		if err := atomicfile.WriteFile(path, want, 0o644); err != nil {
-			errs = append(errs, wrap(r.Name, "hosts file", err))
+		err := atomicfile.WriteFile(path, want, 0o644)
+		if err != nil && r.Name == self {
+			return wrap(r.Name, "hosts file", err)
+		}
+		if err != nil {
+			m.notify("container %q: warning: hosts file: %v", r.Name, err)
 		}
 	}
-	return errors.Join(errs...)
+	return nil
 }
 
 // linkStatus checks the links to the running container rec: each is in
