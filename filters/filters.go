@@ -3,7 +3,9 @@
 // own IPv4, its own source addresses), what it may reach on the host
 // (DHCP, DNS, ICMP echo and the ports the admin allows), that nothing from
 // a bridge reaches the host's loopback, and that containers on an isolated
-// bridge cannot reach each other by routing through the host.
+// bridge cannot reach each other, on the bridge or by routing through the
+// host, except by the links they allow (Port.Links, one direction, by
+// port, with the replies).
 //
 // Everything lives in two nftables tables the tool owns, named after the
 // install (Table): one in the bridge family with one chain per container
