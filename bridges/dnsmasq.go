@@ -75,6 +75,10 @@ func dnsmasqArgs(cfg hostconfig.Config) ([]string, error) {
 		"--no-negcache",
 		"--listen-address=" + ip.Addr().String(),
 		"--dhcp-no-override",
+		// No container's name in DNS (see hostsLine), and plain names
+		// are answered "not found" here, not sent upstream.
+		"--dhcp-ignore-names",
+		"--domain-needed",
 		"--dhcp-authoritative",
 		"--dhcp-leasefile=" + p.Leases,
 		"--dhcp-hostsdir=" + p.Hosts,
@@ -104,8 +108,12 @@ func dnsmasqArgs(cfg hostconfig.Config) ([]string, error) {
 	return args, nil
 }
 
-// hostsLine is the static lease of one container: MAC, IPv4, IPv6, name.
-func hostsLine(name, mac string, ipv4, ipv6 netip.Addr) string {
+// hostsLine is the static lease of one container: MAC, IPv4, IPv6. The
+// file is named after the container; the line names no host, so dnsmasq
+// tells no container its neighbours' names (--dhcp-ignore-names: nor the
+// names they send). A container learns the names of those it may reach
+// from the hosts file the tool keeps for it (network.allowFrom).
+func hostsLine(mac string, ipv4, ipv6 netip.Addr) string {
 	parts := []string{mac}
 	if ipv4.IsValid() {
 		parts = append(parts, ipv4.String())
@@ -113,7 +121,6 @@ func hostsLine(name, mac string, ipv4, ipv6 netip.Addr) string {
 	if ipv6.IsValid() {
 		parts = append(parts, "["+ipv6.String()+"]")
 	}
-	parts = append(parts, name)
 	return strings.Join(parts, ",") + "\n"
 }
 
@@ -329,7 +336,7 @@ func (h *host) addLease(name, mac string, ipv4, ipv6 netip.Addr) error {
 	if err := prepareDnsmasqDir(p); err != nil {
 		return fmt.Errorf("container %q: lease: %w", name, err)
 	}
-	if err := atomicfile.WriteFile(filepath.Join(p.Hosts, name), []byte(hostsLine(name, mac, ipv4, ipv6)), 0o644); err != nil {
+	if err := atomicfile.WriteFile(filepath.Join(p.Hosts, name), []byte(hostsLine(mac, ipv4, ipv6)), 0o644); err != nil {
 		return fmt.Errorf("container %q: write lease: %w", name, err)
 	}
 	if err := h.reloadDnsmasq(p); err != nil {

@@ -393,6 +393,18 @@ func (n *fakeNft) MapKeys(family, table, name string) ([]string, error) {
 	return keys, nil
 }
 
+func (n *fakeNft) Chain(family, table, name string) (string, error) {
+	var out strings.Builder
+	for _, sc := range n.scripts {
+		for _, line := range strings.Split(sc, "\n") {
+			if rest, ok := strings.CutPrefix(line, "add rule "+family+" "+table+" "+name+" "); ok {
+				out.WriteString(rest + "\n")
+			}
+		}
+	}
+	return out.String(), nil
+}
+
 func (n *fakeNft) Tables() ([]string, error) {
 	var out []string
 	for t := range n.tables {

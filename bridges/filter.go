@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"strconv"
 	"strings"
 
 	"github.com/nixcloud/nixcloud-container/filters"
@@ -159,6 +160,49 @@ func FilteredPorts(cfg hostconfig.Config) (map[string]bool, error) {
 		out[k] = true
 	}
 	return out, nil
+}
+
+// EgressPorts is the set of host veths that have an egress filter (the
+// ports of running containers on bridges that isolate containers).
+func EgressPorts(cfg hostconfig.Config) (map[string]bool, error) {
+	h := newFilesHost(cfg)
+	out := map[string]bool{}
+	keys, err := h.nft.MapKeys("bridge", filterTable(cfg), "egress")
+	if err != nil && strings.Contains(err.Error(), "No such file or directory") {
+		return out, nil // no table (yet): no filters
+	}
+	if err != nil {
+		return out, fmt.Errorf("packet filter: %w", err)
+	}
+	for _, k := range keys {
+		out[k] = true
+	}
+	return out, nil
+}
+
+// LinkProblem says what is missing of a link in the egress filter of host
+// veth (the port a link leads to): "" when its rules are there, from the
+// neighbour's veth to each of the services.
+func LinkProblem(cfg hostconfig.Config, veth string, link filters.Link) (string, error) {
+	rules, err := newFilesHost(cfg).nft.Chain("bridge", filterTable(cfg), filters.EgressChain(veth))
+	if err != nil {
+		if strings.Contains(err.Error(), "No such file or directory") {
+			return "no egress filter on " + veth, nil
+		}
+		return "", fmt.Errorf("packet filter: %w", err)
+	}
+	for _, line := range strings.Split(rules, "\n") {
+		if !strings.Contains(line, "iifname "+`"`+link.Veth+`"`) || !strings.Contains(line, "th dport") {
+			continue
+		}
+		for _, s := range link.Services {
+			if !strings.Contains(line, s.Proto+" . "+strconv.Itoa(s.Port)) {
+				return "rule from " + link.Veth + " lacks " + s.String(), nil
+			}
+		}
+		return "", nil
+	}
+	return "no rule from " + link.Veth + " on " + veth, nil
 }
 
 // ErrOtherInstall means another install of the tool uses the network

@@ -222,7 +222,7 @@ func TestLeases(t *testing.T) {
 	}
 	file := filepath.Join(cfg.StateDir, "dnsmasq", "brNC-internet", "hosts", "web")
 	b, err := os.ReadFile(file)
-	if err != nil || string(b) != "02:4e:43:00:00:31,10.202.0.13,web\n" {
+	if err != nil || string(b) != "02:4e:43:00:00:31,10.202.0.13\n" {
 		t.Errorf("hosts file = %q, %v", b, err)
 	}
 	if err := f.removeLease("web"); err != nil {

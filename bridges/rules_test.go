@@ -94,12 +94,12 @@ func TestDnsmasqArgsGolden(t *testing.T) {
 }
 
 func TestHostsLine(t *testing.T) {
-	got := hostsLine("web", "02:4e:43:00:00:01", netip.MustParseAddr("10.202.0.10"), netip.Addr{})
-	if got != "02:4e:43:00:00:01,10.202.0.10,web\n" {
+	got := hostsLine("02:4e:43:00:00:01", netip.MustParseAddr("10.202.0.10"), netip.Addr{})
+	if got != "02:4e:43:00:00:01,10.202.0.10\n" {
 		t.Errorf("hostsLine = %q", got)
 	}
-	got = hostsLine("web", "02:4e:43:00:00:01", netip.MustParseAddr("10.202.0.10"), netip.MustParseAddr("fd00::1"))
-	if got != "02:4e:43:00:00:01,10.202.0.10,[fd00::1],web\n" {
+	got = hostsLine("02:4e:43:00:00:01", netip.MustParseAddr("10.202.0.10"), netip.MustParseAddr("fd00::1"))
+	if got != "02:4e:43:00:00:01,10.202.0.10,[fd00::1]\n" {
 		t.Errorf("hostsLine v6 = %q", got)
 	}
 }

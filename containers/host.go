@@ -135,7 +135,16 @@ func (m *Manager) HostStatus() (bridges.Status, error) {
 	if err != nil {
 		return st, fmt.Errorf("host status: %w", err)
 	}
+	plan, _, err := m.loadLinkPlan("")
+	if err != nil {
+		return st, fmt.Errorf("host status: %w", err)
+	}
 	for _, r := range recs {
+		items, err := m.linkStatus(r, plan)
+		if err != nil {
+			return st, err
+		}
+		st.Items = append(st.Items, items...)
 		for _, p := range m.hostPorts(r) {
 			problem, err := bridges.PortProblem(p)
 			if err != nil {

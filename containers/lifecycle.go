@@ -525,6 +525,9 @@ type Info struct {
 	// Declared: made by apply; Dropped: its SPEC no longer declares it.
 	Declared bool `json:"declared,omitempty"`
 	Dropped  bool `json:"dropped,omitempty"`
+	// Links are the links that name the container, either way (see
+	// LinksInForce).
+	Links []Link `json:"links"`
 }
 
 // ErrUnreadable means some containers' records could not be read; each
@@ -543,6 +546,7 @@ func (m *Manager) List(report func(error)) ([]Info, error) {
 		report(b)
 	}
 	out := []Info{}
+	linkSettings := map[string]*generations.Settings{}
 	for _, rec := range recs {
 		info := Info{Name: rec.Name, Slot: rec.Slot, UIDBase: rec.UIDBase, Addresses: Addresses(rec)}
 		if rec.Declared != nil {
@@ -573,9 +577,14 @@ func (m *Manager) List(report func(error)) ([]Info, error) {
 			info.Generation = gen.Number
 			if s, err := gen.Settings(); err == nil {
 				info.Autostart = s.Autostart
+				linkSettings[rec.Name] = s
 			}
 		}
 		out = append(out, info)
+	}
+	plan := planLinks(m.Cfg, recs, linkSettings)
+	for i := range out {
+		out[i].Links = plan.linksOf(out[i].Name)
 	}
 	if len(bad) > 0 {
 		return out, fmt.Errorf("%w: %d", ErrUnreadable, len(bad))

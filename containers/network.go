@@ -276,6 +276,12 @@ func (m *Manager) networkBeforeStart(rec *records.Record) error {
 	// the container's is ever unfiltered.
 	ports := portFilters(m.Cfg, rec)
 	return m.underNetworkLock(rec, func() error {
+		// With the links of its ports and those of the neighbours it
+		// allows or may reach, in the same transaction.
+		ports, err := m.refreshLinks(rec, ports, "")
+		if err != nil {
+			return err
+		}
 		if usesOurs {
 			if err := bridges.EnsureForStart(m.Cfg, nat, ports); err != nil {
 				return wrap(rec.Name, "network", err)
@@ -336,8 +342,16 @@ func (m *Manager) networkDestroy(name string, slot int) error {
 	if slot >= 0 {
 		veths = []string{bridges.HostVeth(slot, bridges.NICHostonly), bridges.HostVeth(slot, bridges.NICInternet)}
 	}
-	return m.underNetworkLock(&records.Record{Name: name}, func() error {
-		return errors.Join(bridges.RemoveForwards(m.Cfg, name), bridges.RemovePortFilters(m.Cfg, name, veths), bridges.RemoveLease(m.Cfg, name))
+	rec := &records.Record{Name: name}
+	return m.underNetworkLock(rec, func() error {
+		err := errors.Join(bridges.RemoveForwards(m.Cfg, name), bridges.RemovePortFilters(m.Cfg, name, veths), bridges.RemoveLease(m.Cfg, name))
+		// Its slot's veths may come back as another container's: no
+		// neighbour's link may still name them.
+		nb, lerr := m.refreshLinks(rec, nil, name)
+		if lerr == nil && len(nb) > 0 {
+			lerr = bridges.SetPortFilters(m.Cfg, name, nb)
+		}
+		return errors.Join(err, lerr)
 	})
 }
 

@@ -3,7 +3,9 @@
 // own IPv4, its own source addresses), what it may reach on the host
 // (DHCP, DNS, ICMP echo and the ports the admin allows), that nothing from
 // a bridge reaches the host's loopback, and that containers on an isolated
-// bridge cannot reach each other by routing through the host.
+// bridge cannot reach each other, on the bridge or by routing through the
+// host, except by the links they allow (Port.Links, one direction, by
+// port, with the replies).
 //
 // Everything lives in two nftables tables the tool owns, named after the
 // install (Table): one in the bridge family with one chain per container
@@ -72,6 +74,23 @@ type Host struct {
 // br_netfilter bridges it there.
 const DNATMark = "0x01000000"
 
+// ReplyMark is the mark bit the host filter sets on packets of connections
+// conntrack has seen both ways (and on related ones, ICMP errors), so the
+// bridge filter can let the replies of an allowed link through.
+const ReplyMark = "0x02000000"
+
+// LinkMark is the mark bit the bridge filter sets on what it lets through
+// by a link, so the host's forward chain, which sees bridged packets
+// through br_netfilter, lets them through too.
+const LinkMark = "0x04000000"
+
+// Link lets one neighbour connect to some of a port's services.
+type Link struct {
+	From     string // the neighbour's container name (for messages)
+	Veth     string // the neighbour's host veth on the same bridge
+	Services []Service
+}
+
 // Port is one container port on a bridge and what may come out of it.
 type Port struct {
 	Container string
@@ -85,9 +104,18 @@ type Port struct {
 	// not know.
 	AnyIPv6 bool
 	// Isolated: the port receives nothing bridged from another port but
-	// port forwards (DNAT), so neighbours cannot reach it while a
-	// neighbour's (or its own) connection to a forward still can.
+	// port forwards (DNAT) and its links, so neighbours cannot reach it
+	// while a neighbour's (or its own) connection to a forward still can.
 	Isolated bool
+	// Links are the neighbours that may connect to the port, and to
+	// which services (with Isolated only; without, everyone may).
+	Links []Link
+	// Peers are the host veths of the neighbours the port may connect to
+	// (their Links name it): their replies, and only those, come through.
+	Peers []string
+	// Neighbour: the port is another container's, whose filter is in
+	// place; RenderPorts renders only its links again (RenderEgress).
+	Neighbour bool
 }
 
 // TableName is the name of the tool's tables for an install, derived from
@@ -146,6 +174,8 @@ func RenderHost(h Host) (string, error) {
 		// the bridge filter (see DNATMark).
 		b.WriteString("\tchain mark_dnat {\n\t\ttype filter hook prerouting priority -99; policy accept;\n")
 		fmt.Fprintf(&b, "\t\tiifname %s ct status dnat meta mark set meta mark | %s\n", all, DNATMark)
+		// Replies of links (see ReplyMark).
+		fmt.Fprintf(&b, "\t\tiifname %s ct state established,related meta mark set meta mark | %s\n", all, ReplyMark)
 		b.WriteString("\t}\n")
 	}
 	b.WriteString("\tchain input {\n\t\ttype filter hook input priority 0; policy accept;\n")
@@ -178,6 +208,8 @@ func RenderHost(h Host) (string, error) {
 			// own forward (hairpin), stay open; anything else sent to a
 			// neighbour through the host is dropped.
 			fmt.Fprintf(&b, "\t\tiifname %s oifname %s ct status dnat accept\n", n, n)
+			// What the bridge filter let through by a link.
+			fmt.Fprintf(&b, "\t\tiifname %s oifname %s meta mark & %s == %s accept\n", n, n, LinkMark, LinkMark)
 			fmt.Fprintf(&b, "\t\tiifname %s oifname %s drop\n", n, n)
 		}
 		var v4, v6 []string
@@ -227,6 +259,10 @@ func renderPortBase(t string) string {
 func portChain(veth string) string   { return "port_" + strings.ReplaceAll(veth, "-", "_") }
 func egressChain(veth string) string { return "to_" + strings.ReplaceAll(veth, "-", "_") }
 
+// EgressChain is the name of the chain of what the bridge forwards to the
+// port of host veth (with its links).
+func EgressChain(veth string) string { return egressChain(veth) }
+
 // removeChain is the script that removes a port's chain and its map
 // element, present or not (each is added first, so the deletes succeed).
 func removeChain(table, m, chain, veth string) string {
@@ -245,7 +281,11 @@ func RenderPorts(table string, ports []Port) (string, error) {
 	var b strings.Builder
 	b.WriteString(renderPortBase(table))
 	for _, p := range ports {
-		s, err := RenderPort(table, p)
+		render := RenderPort
+		if p.Neighbour {
+			render = RenderEgress
+		}
+		s, err := render(table, p)
 		if err != nil {
 			return "", err
 		}
@@ -325,19 +365,85 @@ func RenderPort(table string, p Port) (string, error) {
 	rule("ether type ip6 accept")
 	rule("drop")
 	fmt.Fprintf(&b, "add element bridge %s ports { %s : jump %s }\n", table, quote(p.Veth), c)
+	if err := renderEgress(&b, table, p); err != nil {
+		return "", err
+	}
+	return b.String(), nil
+}
+
+// RenderEgress is the script that sets only what a port receives from its
+// neighbours (RenderPort does it too): after a neighbour's start, stop or
+// destroy its links are rendered again, with the neighbour's veth or
+// without.
+func RenderEgress(table string, p Port) (string, error) {
+	if !validTable.MatchString(table) || !validName.MatchString(p.Veth) {
+		return "", fmt.Errorf("container %q: filter: invalid table %q or veth %q", p.Container, table, p.Veth)
+	}
+	var b strings.Builder
+	if err := renderEgress(&b, table, p); err != nil {
+		return "", err
+	}
+	return b.String(), nil
+}
+
+// renderEgress writes the chain of what the bridge forwards to an
+// isolated port: port forwards (DNATMark); from each linked neighbour
+// its services, and ARP and neighbour discovery to find each other; from
+// each peer (a neighbour the port may connect to) the replies
+// (ReplyMark), ARP and neighbour discovery; nothing else from another
+// port. A port that is not isolated gets no chain.
+func renderEgress(b *strings.Builder, table string, p Port) error {
 	// Bridge port isolation would do the same, but it also stops a
 	// forward that br_netfilter DNATs to a neighbour, or hairpins back to
 	// the container itself, while the frame is bridged.
 	e := egressChain(p.Veth)
 	if !p.Isolated {
 		b.WriteString(removeChain(table, "egress", e, p.Veth))
-		return b.String(), nil
+		return nil
 	}
-	fmt.Fprintf(&b, "add chain bridge %s %s\nflush chain bridge %s %s\n", table, e, table, e)
-	fmt.Fprintf(&b, "add rule bridge %s %s iifname != %s meta mark & %s == %s accept\n", table, e, quote(p.Veth), DNATMark, DNATMark)
-	fmt.Fprintf(&b, "add rule bridge %s %s iifname != %s drop\n", table, e, quote(p.Veth))
-	fmt.Fprintf(&b, "add element bridge %s egress { %s : jump %s }\n", table, quote(p.Veth), e)
-	return b.String(), nil
+	rule := func(format string, args ...any) {
+		fmt.Fprintf(b, "add rule bridge %s %s "+format+"\n", append([]any{table, e}, args...)...)
+	}
+	mark := "meta mark set meta mark | " + LinkMark + " accept"
+	fmt.Fprintf(b, "add chain bridge %s %s\nflush chain bridge %s %s\n", table, e, table, e)
+	rule("iifname != %s meta mark & %s == %s accept", quote(p.Veth), DNATMark, DNATMark)
+	seen := map[string]bool{}
+	neighbour := func(veth string) error {
+		if !validName.MatchString(veth) || veth == p.Veth {
+			return fmt.Errorf("container %q: filter: invalid link veth %q", p.Container, veth)
+		}
+		if !seen[veth] {
+			seen[veth] = true
+			rule("iifname %s ether type arp accept", quote(veth))
+			rule("iifname %s icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert } %s", quote(veth), mark)
+		}
+		return nil
+	}
+	for _, l := range p.Links {
+		if err := neighbour(l.Veth); err != nil {
+			return err
+		}
+		if len(l.Services) == 0 {
+			continue
+		}
+		svcs := make([]string, len(l.Services))
+		for j, s := range l.Services {
+			if _, err := ParseService(s.String()); err != nil {
+				return fmt.Errorf("container %q: filter: link from %q: %w", p.Container, l.From, err)
+			}
+			svcs[j] = s.Proto + " . " + strconv.Itoa(s.Port)
+		}
+		rule("iifname %s meta l4proto . th dport { %s } %s", quote(l.Veth), strings.Join(svcs, ", "), mark)
+	}
+	for _, v := range p.Peers {
+		if err := neighbour(v); err != nil {
+			return err
+		}
+		rule("iifname %s meta mark & %s == %s %s", quote(v), ReplyMark, ReplyMark, mark)
+	}
+	rule("iifname != %s drop", quote(p.Veth))
+	fmt.Fprintf(b, "add element bridge %s egress { %s : jump %s }\n", table, quote(p.Veth), e)
+	return nil
 }
 
 // RenderRemovePort is the script that removes the filter of one port; it

@@ -24,7 +24,9 @@ func testHost() Host {
 
 func testPorts() []Port {
 	return []Port{
-		{Container: "web", Veth: "nc3h", MAC: "02:4e:43:00:00:30", IPv4: netip.MustParseAddr("10.101.0.2"), Isolated: true},
+		{Container: "web", Veth: "nc3h", MAC: "02:4e:43:00:00:30", IPv4: netip.MustParseAddr("10.101.0.2"), Isolated: true,
+			Links: []Link{{From: "proxy", Veth: "nc5h", Services: []Service{{"tcp", 80}, {"tcp", 443}}}, {From: "sso", Veth: "nc6h", Services: []Service{{"udp", 53}}}},
+			Peers: []string{"nc6h", "nc7h"}},
 		{Container: "web", Veth: "nc3i", MAC: "02:4E:43:00:00:31", IPv4: netip.MustParseAddr("10.202.0.13"),
 			IPv6: []netip.Addr{netip.MustParseAddr("fd42:4e43::4e:43ff:fe00:31")}, DHCP: true},
 		{Container: "lan", Veth: "nc4h", MAC: "02:4e:43:00:00:40", IPv4: netip.MustParseAddr("192.168.1.50"), AnyIPv6: true},
@@ -51,6 +53,14 @@ func TestRenderGolden(t *testing.T) {
 		t.Fatal(err)
 	}
 	golden.Check(t, "remove-port", rm)
+	// A neighbour's start renders the port's links again, without it.
+	p := testPorts()[0]
+	p.Links, p.Peers = p.Links[:1], nil
+	eg, err := RenderEgress(TableName("brNC-hostonly"), p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden.Check(t, "egress", eg)
 }
 
 func TestRenderRefusesBadInput(t *testing.T) {
@@ -66,6 +76,10 @@ func TestRenderRefusesBadInput(t *testing.T) {
 		{"MAC with a rule", Port{Veth: "nc3h", MAC: "02:4e:43:00:00:30 accept"}},
 		{"IPv6 as IPv4", Port{Veth: "nc3h", MAC: good.MAC, IPv4: netip.MustParseAddr("fd00::1")}},
 		{"IPv4 as IPv6", Port{Veth: "nc3h", MAC: good.MAC, IPv6: []netip.Addr{netip.MustParseAddr("10.0.0.1")}}},
+		{"link veth with a rule", Port{Veth: "nc3h", MAC: good.MAC, Isolated: true, Links: []Link{{Veth: `nc5h" accept`, Services: []Service{{"tcp", 80}}}}}},
+		{"link to itself", Port{Veth: "nc3h", MAC: good.MAC, Isolated: true, Links: []Link{{Veth: "nc3h", Services: []Service{{"tcp", 80}}}}}},
+		{"link with a bad service", Port{Veth: "nc3h", MAC: good.MAC, Isolated: true, Links: []Link{{Veth: "nc5h", Services: []Service{{"icmp", 80}}}}}},
+		{"peer veth with a rule", Port{Veth: "nc3h", MAC: good.MAC, Isolated: true, Peers: []string{"nc5h accept"}}},
 	} {
 		if _, err := RenderPort(table, tc.p); err == nil {
 			t.Errorf("%s: accepted", tc.name)
@@ -118,11 +132,14 @@ func TestScriptsApply(t *testing.T) {
 		steps = append(steps, must(RenderPort(table, p)))
 	}
 	rm := must(RenderRemovePort(table, "nc3h"))
+	p := testPorts()[0]
+	p.Peers = nil
+	steps = append(steps, must(RenderEgress(table, p)))
 	down := must(RenderTeardown(table))
 	dir := t.TempDir()
 	var script strings.Builder
 	script.WriteString("set -e\n")
-	for i, s := range []string{host, steps[0], steps[1], steps[0], host, rm, rm, down, down, host, steps[1]} {
+	for i, s := range []string{host, steps[0], steps[1], steps[0], steps[3], host, rm, rm, down, down, host, steps[1], steps[0], steps[3]} {
 		f := filepath.Join(dir, strings.Repeat("s", i+1))
 		if err := os.WriteFile(f, []byte(s), 0o644); err != nil {
 			t.Fatal(err)
@@ -135,12 +152,15 @@ func TestScriptsApply(t *testing.T) {
 		t.Fatalf("nft: %v\n%s", err, out)
 	}
 	ruleset := string(out)
-	for _, want := range []string{`"nc3i" : jump port_nc3i`, "ip daddr 127.0.0.0/8 drop", "@th,288,48 != 0x24e43000031 drop", "oifname vmap @egress"} {
+	for _, want := range []string{`"nc3i" : jump port_nc3i`, "ip daddr 127.0.0.0/8 drop", "@th,288,48 != 0x24e43000031 drop", "oifname vmap @egress",
+		`iifname "nc5h" meta l4proto . th dport { tcp . 80, tcp . 443 } meta mark set meta mark | 0x04000000 accept`,
+		"ct state established,related meta mark set meta mark | 0x02000000"} {
 		if !strings.Contains(ruleset, want) {
 			t.Errorf("ruleset lacks %q:\n%s", want, ruleset)
 		}
 	}
-	if strings.Contains(ruleset, "port_nc3h") || strings.Contains(ruleset, "to_nc3") {
-		t.Errorf("the removed port's chain is still there:\n%s", ruleset)
+	// The last render of nc3h's links has no peers.
+	if strings.Contains(ruleset, `iifname "nc7h"`) {
+		t.Errorf("a dropped peer is still there:\n%s", ruleset)
 	}
 }

@@ -26,6 +26,8 @@ type Runner interface {
 	Tables() ([]string, error)
 	// MapKeys lists the keys of a map of names (ifname keys).
 	MapKeys(family, table, name string) ([]string, error)
+	// Chain lists the rules of a chain, as nft prints them.
+	Chain(family, table, name string) (string, error)
 }
 
 // Nft runs the nft command in the caller's network namespace.
@@ -121,6 +123,22 @@ func (Nft) MapKeys(family, table, name string) ([]string, error) {
 		keys = append(keys, m[1])
 	}
 	return keys, nil
+}
+
+// Chain runs `nft list chain FAMILY TABLE NAME`.
+func (Nft) Chain(family, table, name string) (string, error) {
+	p, err := nftPath()
+	if err != nil {
+		return "", err
+	}
+	var stderr bytes.Buffer
+	cmd := exec.Command(p, "list", "chain", family, table, name)
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return "", fmt.Errorf("nft list chain %s %s %s: %w: %s", family, table, name, err, firstLine(stderr.String()))
+	}
+	return string(out), nil
 }
 
 // Tables runs `nft list tables`.

@@ -93,3 +93,20 @@ func TestParseSize(t *testing.T) {
 		}
 	}
 }
+
+func TestAllowFromValidation(t *testing.T) {
+	for in, want := range map[string]string{
+		`{"network":{"allowFrom":[{"container":"proxy","ports":["tcp/80","udp/53"]}]}}`:                       "",
+		`{"network":{"allowFrom":[{"container":"Proxy!","ports":["tcp/80"]}]}}`:                               "allowFrom[0].container",
+		`{"network":{"allowFrom":[{"container":"proxy","ports":[]}]}}`:                                        "list at least one port",
+		`{"network":{"allowFrom":[{"container":"proxy","ports":["http"]}]}}`:                                  "allowFrom[0].ports",
+		`{"network":{"allowFrom":[{"container":"proxy","ports":[80]}]}}`:                                      "want a string",
+		`{"network":{"allowFrom":[{"container":"a","ports":["tcp/1"]},{"container":"a","ports":["tcp/2"]}]}}`: "listed twice",
+		`{"network":{"allowFrom":[{"container":"proxy","port":["tcp/80"]}]}}`:                                 "unknown key",
+	} {
+		_, err := DecodeSettings([]byte(in))
+		if want == "" && err != nil || want != "" && (err == nil || !strings.Contains(err.Error(), want)) {
+			t.Errorf("%s: %v, want %q", in, err, want)
+		}
+	}
+}

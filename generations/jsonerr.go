@@ -133,7 +133,10 @@ func jsonValueName(v string) string {
 	case v == "null":
 		return "null"
 	case strings.HasPrefix(v, "number"):
-		return "a number (" + strings.TrimSpace(strings.TrimPrefix(v, "number")) + ")"
+		if n := strings.TrimSpace(strings.TrimPrefix(v, "number")); n != "" {
+			return "a number (" + n + ")"
+		}
+		return "a number"
 	}
 	return v
 }

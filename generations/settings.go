@@ -8,6 +8,9 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+
+	"github.com/nixcloud/nixcloud-container/filters"
+	"github.com/nixcloud/nixcloud-container/records"
 )
 
 // Settings are the host-side settings of a container file. Each generation
@@ -57,6 +60,16 @@ type Network struct {
 	Bridge    string `json:"bridge,omitempty"`
 	IP        string `json:"ip,omitempty"`
 	EnableNat bool   `json:"enableNat,omitempty"`
+	// AllowFrom opens this container to others, one direction each: the
+	// named container may connect to the listed ports.
+	AllowFrom []AllowFrom `json:"allowFrom,omitempty"`
+}
+
+// AllowFrom lets one container connect to some of this container's ports
+// ("tcp/80", "udp/53") on every bridge both are on.
+type AllowFrom struct {
+	Container string   `json:"container"`
+	Ports     []string `json:"ports"`
 }
 
 // BindMount mounts a host path into the container.
@@ -130,6 +143,28 @@ func checkNetwork(s *Settings) error {
 		}
 		if err != nil || !a.Is4() {
 			return fmt.Errorf("network.ip: want an IPv4 address like 10.101.0.50 (or 192.168.1.50/24 on a bridge of your own), got %q", ip)
+		}
+	}
+	return checkAllowFrom(s)
+}
+
+func checkAllowFrom(s *Settings) error {
+	seen := map[string]bool{}
+	for i, a := range s.Network.AllowFrom {
+		if err := records.ValidateName(a.Container); err != nil {
+			return fmt.Errorf("network.allowFrom[%d].container: %w", i, err)
+		}
+		if seen[a.Container] {
+			return fmt.Errorf("network.allowFrom[%d]: container %q is listed twice", i, a.Container)
+		}
+		seen[a.Container] = true
+		if len(a.Ports) == 0 {
+			return fmt.Errorf("network.allowFrom[%d].ports: list at least one port, like \"tcp/80\"", i)
+		}
+		for _, p := range a.Ports {
+			if _, err := filters.ParseService(p); err != nil {
+				return fmt.Errorf("network.allowFrom[%d].ports: %w", i, err)
+			}
 		}
 	}
 	return nil

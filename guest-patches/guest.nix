@@ -74,6 +74,14 @@ in
       # LXC already sets the UTS name to the container name; keep NixOS in line.
       networking.hostName = lib.mkDefault cfg.name;
 
+      # /etc/hosts is the file the tool keeps in the container's profile
+      # folder (read-only here): localhost, this container, and the
+      # containers its links let it reach (their network.allowFrom names
+      # it), rewritten as containers come, go and change address. It
+      # replaces NixOS' own (networking.hosts); a definition with mkForce in
+      # the container's configuration takes /etc/hosts back.
+      environment.etc.hosts.source = lib.mkOverride 60 "/nix/var/nixcloud-container/profile/hosts";
+
       ## Networking ##########################################################
       # Scripted networking (the NixOS default) knows containers: in
       # boot.isContainer it does not wait for udev device units, which never

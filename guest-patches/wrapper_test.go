@@ -93,6 +93,7 @@ type probe struct {
 	FirstModule       string            `json:"firstModule"`
 	ModuleCount       int               `json:"moduleCount"`
 	IsContainer       bool              `json:"isContainer"`
+	EtcHosts          *string           `json:"etcHosts"`
 	SpecialArgs       map[string]string `json:"specialArgs"`
 	ModuleArgsDefined bool              `json:"moduleArgsDefined"`
 	SubmoduleSawName  *string           `json:"submoduleSawName"`
@@ -282,6 +283,11 @@ func TestWrapperBareModule(t *testing.T) {
 	}
 	if p.InitrdSystemd || !p.ToplevelEvaluates {
 		t.Errorf("boot.initrd.systemd.enable = %v, toplevel evaluates = %v", p.InitrdSystemd, p.ToplevelEvaluates)
+	}
+	// The hosts file the tool keeps (containers.HostsFile) in the profile
+	// folder, lxc.GuestProfileDir inside.
+	if p.EtcHosts == nil || *p.EtcHosts != "/nix/var/nixcloud-container/profile/hosts" {
+		t.Errorf("environment.etc.hosts.source = %v, want the tool's hosts file", p.EtcHosts)
 	}
 }
 
@@ -511,6 +517,14 @@ func TestExamples(t *testing.T) {
 		}},
 		{"nat.nix", func(s *generations.Settings) bool { return s.Network.EnableNat }},
 		{"fixed-ip.nix", func(s *generations.Settings) bool { return s.Network.IP == "10.101.0.50" && s.Autostart }},
+		{"homelab/proxy.nix", func(s *generations.Settings) bool { return len(s.ForwardPorts) == 2 && len(s.Network.AllowFrom) == 0 }},
+		{"homelab/sso.nix", func(s *generations.Settings) bool { return len(s.Network.AllowFrom) == 2 }},
+		{"homelab/app.nix", func(s *generations.Settings) bool {
+			return len(s.Network.AllowFrom) == 1 && s.Network.AllowFrom[0].Container == "proxy"
+		}},
+		{"homelab/db.nix", func(s *generations.Settings) bool {
+			return len(s.Network.AllowFrom) == 1 && s.Network.AllowFrom[0].Ports[0] == "tcp/5432"
+		}},
 	} {
 		t.Run(tc.file, func(t *testing.T) {
 			file := filepath.Join(root, "examples", tc.file)

@@ -59,7 +59,16 @@ let
         ip = nullable types.str ''
           IPv4 address on the hostonly bridge. Default: derived from the name (see `address`).'';
         enableNat = nullable types.bool "A second interface `internet` with DHCP and NAT.";
+        allowFrom = nullable
+          (types.listOf (types.submodule {
+            options = {
+              container = mkOption { type = types.str; description = "The container allowed to connect."; };
+              ports = mkOption { type = types.listOf types.str; description = "Ports it may reach, like \"tcp/80\"."; };
+            };
+          }))
+          "Containers that may connect to this one (one direction), by name and port.";
       };
+      store = nullable (types.enum [ "closure" "all" ]) "What the container sees of /nix/store: its own closure (default) or all of it.";
       address = mkOption {
         type = types.str;
         readOnly = true;

@@ -155,6 +155,8 @@ func TestModuleSpec(t *testing.T) {
     bindMounts."/etc/ssl" = { };
     forwardPorts = [ { hostPort = 8080; containerPort = 80; } { protocol = "udp"; hostPort = 5353; } ];
     network.enableNat = true;
+    network.allowFrom = [ { container = "proxy"; ports = [ "tcp/80" "tcp/443" ]; } ];
+    store = "all";
     limits.memory = "512M";
   };
   containers.db = {
@@ -195,7 +197,9 @@ func TestModuleSpec(t *testing.T) {
 			}
 			want := &generations.Settings{
 				Autostart: true,
-				Network:   generations.Network{IP: ip, EnableNat: true},
+				Store:     "all",
+				Network: generations.Network{IP: ip, EnableNat: true,
+					AllowFrom: []generations.AllowFrom{{Container: "proxy", Ports: []string{"tcp/80", "tcp/443"}}}},
 				BindMounts: map[string]generations.BindMount{
 					"/var/www": {HostPath: "/srv/www", IsReadOnly: new(bool)},
 					"/etc/ssl": {HostPath: "/etc/ssl"},

@@ -79,7 +79,7 @@ let
       network = dropNulls (c.network // { inherit ip; });
       settings = dropNulls {
         inherit autostart;
-        inherit (c) autostartPriority autostartDelay ephemeral extraLxcConfig haltSignal;
+        inherit (c) autostartPriority autostartDelay ephemeral extraLxcConfig haltSignal store;
         inherit network;
         limits = c.limits;
         bindMounts = b.listToAttrs (map

@@ -20,6 +20,7 @@ in
   moduleCount = builtins.length w.nixos._stub.modules;
 
   isContainer = c.boot.isContainer;
+  etcHosts = c.environment.etc.hosts.source or null;
   # What eval-config got as specialArgs, and whether the wrapper defined
   # `_module.args` (it must not: submodules define `_module.args.name`).
   specialArgs = w.nixos._stub.specialArgs;

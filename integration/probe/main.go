@@ -7,7 +7,8 @@
 //	                           with a tag), and print the same on stdout
 //	probe dial tcp|udp HOST:PORT [FROM]
 //	                           send one line (from the local address
-//	                           FROM), print the answer; exit 1 when none
+//	                           FROM, or FROM's port with ADDR:PORT or
+//	                           :PORT), print the answer; exit 1 when none
 //	                           comes within 3 seconds
 //	probe syscall open_by_handle_at
 //	                           call it with a NULL handle and print the
@@ -33,6 +34,7 @@ import (
 	"net"
 	"os"
 	"runtime"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -126,14 +128,21 @@ func serve(proto, addr, tag string) error {
 func dial(proto, addr, from string) error {
 	d := net.Dialer{Timeout: 3 * time.Second}
 	if from != "" {
+		port := 0
+		if h, p, err := net.SplitHostPort(from); err == nil {
+			if port, err = strconv.Atoi(p); err != nil {
+				return fmt.Errorf("bad source port %q", from)
+			}
+			from = h
+		}
 		ip := net.ParseIP(from)
-		if ip == nil {
+		if ip == nil && from != "" {
 			return fmt.Errorf("bad source address %q", from)
 		}
 		if proto == "udp" {
-			d.LocalAddr = &net.UDPAddr{IP: ip}
+			d.LocalAddr = &net.UDPAddr{IP: ip, Port: port}
 		} else {
-			d.LocalAddr = &net.TCPAddr{IP: ip}
+			d.LocalAddr = &net.TCPAddr{IP: ip, Port: port}
 		}
 	}
 	c, err := d.Dial(proto, addr)

@@ -77,6 +77,7 @@ let
     if !(t.check v) then throw "eval.nix: ${name} is not of type ${t.name}"
     else if t ? module then evalSubmodule name t.module v
     else if t ? elem && v == null then null
+    else if t ? elem && b.substring 0 6 t.name == "nullOr" then applyType name t.elem v
     else if t ? elem && b.isList v then b.genList (i: applyType "${name}.${toString i}" t.elem (b.elemAt v i)) (b.length v)
     else if t ? elem && b.isAttrs v && b.substring 0 7 t.name == "attrsOf" then b.mapAttrs (k: x: applyType "${name}.${k}" t.elem x) v
     else if t ? elem then applyType name t.elem v
