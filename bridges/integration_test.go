@@ -266,6 +266,20 @@ func TestIntegrationSetupTwiceAndTeardown(t *testing.T) {
 		}
 		return nil
 	})
+	// The bridges have fixed addresses of their own, so they do not follow
+	// their ports.
+	w.host.must(func() error {
+		for _, br := range []string{"brNC-hostonly", "brNC-internet"} {
+			l, err := netlink.LinkByName(br)
+			if err != nil {
+				return err
+			}
+			if got, want := l.Attrs().HardwareAddr.String(), BridgeMAC(br).String(); got != want {
+				t.Errorf("%s: MAC %s, want %s", br, got, want)
+			}
+		}
+		return nil
+	})
 	var fwd, ra string
 	w.host.must(func() error {
 		var err error

@@ -4,6 +4,8 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"hash/fnv"
+	"net"
 	"strconv"
 )
 
@@ -42,6 +44,19 @@ func HostVeth(slot int, nic string) string {
 func MAC(slot int, nicIndex int) string {
 	v := (uint32(slot)&0xfffff)<<4 | uint32(nicIndex)&0xf
 	return fmt.Sprintf("02:4e:43:%02x:%02x:%02x", byte(v>>16), byte(v>>8), byte(v))
+}
+
+// BridgeMAC is the fixed MAC address of the tool's bridge name: 06:4e:43
+// (locally administered, unicast, apart from the containers' 02:4e:43)
+// followed by 24 bits of a hash of the name. A bridge without an address
+// of its own takes the lowest of its ports' and changes it whenever such a
+// port comes or goes, which leaves stale neighbour entries in every other
+// container (their traffic to the host stalls until they expire).
+func BridgeMAC(name string) net.HardwareAddr {
+	h := fnv.New32a()
+	h.Write([]byte(name))
+	v := h.Sum32()
+	return net.HardwareAddr{0x06, 0x4e, 0x43, byte(v >> 16), byte(v >> 8), byte(v)}
 }
 
 // NICIndex is the index MAC expects for a guest interface name.

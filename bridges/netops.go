@@ -1,6 +1,7 @@
 package bridges
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"net"
@@ -68,6 +69,7 @@ func linkByName(name string) (netlink.Link, error) {
 func (nlOps) ensureBridge(name string) error {
 	attrs := netlink.NewLinkAttrs()
 	attrs.Name = name
+	attrs.HardwareAddr = BridgeMAC(name)
 	err := netlink.LinkAdd(&netlink.Bridge{LinkAttrs: attrs})
 	if err != nil && !errors.Is(err, syscall.EEXIST) {
 		return fmt.Errorf("add: %w", err)
@@ -78,6 +80,13 @@ func (nlOps) ensureBridge(name string) error {
 	}
 	if _, ok := l.(*netlink.Bridge); !ok {
 		return fmt.Errorf("type %s: %w", l.Type(), ErrNotBridge)
+	}
+	// A bridge made before, or by someone else, gets its fixed address
+	// too (an address set by hand no longer follows the ports).
+	if mac := BridgeMAC(name); !bytes.Equal(l.Attrs().HardwareAddr, mac) {
+		if err := netlink.LinkSetHardwareAddr(l, mac); err != nil {
+			return fmt.Errorf("set address %s: %w", mac, err)
+		}
 	}
 	if err := netlink.LinkSetUp(l); err != nil {
 		return fmt.Errorf("set up: %w", err)
