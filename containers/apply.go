@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/nixcloud/nixcloud-container/generations"
 	"github.com/nixcloud/nixcloud-container/internal/atomicfile"
@@ -267,6 +268,11 @@ func (m *Manager) dryRun(e *applyEntry, opts ApplyOptions) string {
 // applyOne converges one container.
 func (m *Manager) applyOne(ctx context.Context, spec string, e *applyEntry, opts ApplyOptions) (string, error) {
 	name := e.name
+	if e.rec != nil {
+		if err := m.stillListed(e); err != nil {
+			return "", err
+		}
+	}
 	if !e.declared {
 		if opts.Prune {
 			if run, _ := m.running(name); run {
@@ -367,6 +373,22 @@ func (m *Manager) applyOne(ctx context.Context, spec string, e *applyEntry, opts
 		what += ", started"
 	}
 	return what, nil
+}
+
+// stillListed checks that the container apply listed at its start is
+// still the one of that name: one destroyed and made again meanwhile
+// (apply evaluates and builds for minutes), by create or otherwise, is
+// not apply's to update, stop or destroy.
+func (m *Manager) stillListed(e *applyEntry) error {
+	rec, err := m.Store.Load(e.name)
+	if err != nil {
+		return wrap(e.name, "apply", err)
+	}
+	if rec.Declared == nil || rec.Slot != e.rec.Slot || !rec.Created.Equal(e.rec.Created) {
+		return fmt.Errorf("container %q: apply: it was destroyed and made again while apply ran (created %s); apply leaves it alone",
+			e.name, rec.Created.Format(time.RFC3339))
+	}
+	return nil
 }
 
 // startIfAutostart starts a stopped container whose current generation

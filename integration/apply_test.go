@@ -1,11 +1,14 @@
 package integration
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -298,4 +301,75 @@ func TestApplyModuleSpec(t *testing.T) {
 	}
 	lines, _ = h.apply(0, spec)
 	wantLines(t, "re-apply", lines, map[string]string{"web": "unchanged"})
+}
+
+// TestApplyLeavesRemadeContainer: a dropped container destroyed and made
+// again by create while apply evaluates (here: while the SPEC's entry for
+// another container waits on a FIFO) is not destroyed by --prune; apply
+// says so on its line and exits 1.
+func TestApplyLeavesRemadeContainer(t *testing.T) {
+	h := newHost(t, "")
+	spec := h.specFile("  a = { system = import SYS { marker = \"a\"; }; };\n  b = { system = import SYS { marker = \"b\"; }; };\n")
+	lines, _ := h.apply(0, spec)
+	wantLines(t, "first apply", lines, map[string]string{"a": "created", "b": "created"})
+
+	fifo := filepath.Join(h.dir, "gate")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// b evaluates to the same build once the FIFO has been written.
+	spec = h.specFile(fmt.Sprintf("  b = { system = import SYS { marker = \"b\" + builtins.substring 0 0 (builtins.readFile %s); }; };\n", fifo))
+	cmd := h.command("apply", "--prune", spec)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	opened := make(chan *os.File, 1)
+	go func() {
+		f, err := os.OpenFile(fifo, os.O_WRONLY, 0) // returns once Nix reads it
+		if err != nil {
+			close(opened)
+			return
+		}
+		opened <- f
+	}()
+	var gate *os.File
+	select {
+	case gate = <-opened:
+	case err := <-done:
+		// Unblock the opener, then fail.
+		if r, rerr := os.OpenFile(fifo, os.O_RDONLY|syscall.O_NONBLOCK, 0); rerr == nil {
+			if f := <-opened; f != nil {
+				f.Close()
+			}
+			r.Close()
+		}
+		t.Fatalf("apply ended before evaluating b: %v\n%s\n%s", err, out.String(), errb.String())
+	}
+	if gate == nil {
+		t.Fatal("opening the FIFO failed")
+	}
+	// Meanwhile: a is destroyed and made again by hand.
+	h.must("destroy", "a", "--force")
+	h.must("create", "a", h.busyboxFile("imp.nix", `marker = "imp";`, ""))
+	gate.WriteString("go")
+	gate.Close()
+	err := <-done
+	t.Logf("apply --prune:\n%s%s", out.String(), errb.String())
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 {
+		t.Fatalf("apply --prune: %v, want exit 1", err)
+	}
+	if r := h.run("exists", "a"); r.code != 0 {
+		t.Fatal("apply --prune destroyed the container made by create")
+	}
+	if l := h.listJSON()["a"]; l.Declared {
+		t.Fatalf("a made by create is marked declared: %+v", l)
+	}
+	if !strings.Contains(out.String(), "a: failed: ") || !strings.Contains(out.String(), "made again while apply ran") ||
+		!strings.Contains(out.String(), "b: unchanged") {
+		t.Fatalf("apply's lines:\n%s", out.String())
+	}
 }
