@@ -82,7 +82,19 @@ func (m *Manager) Apply(ctx context.Context, spec string, opts ApplyOptions, rep
 		}
 		defer unlock()
 	}
-	nix, err := m.nix(m.NixArgs)
+	// A dry run writes its container files and the guest patches to a
+	// folder of its own: not even state_dir is made.
+	dir := m.ApplyDir()
+	patches := filepath.Join(m.Cfg.StateDir, "guest-patches")
+	if opts.DryRun {
+		tmp, err := os.MkdirTemp("", "nixcloud-container-apply")
+		if err != nil {
+			return fmt.Errorf("apply: %w", err)
+		}
+		defer os.RemoveAll(tmp)
+		dir, patches = tmp, filepath.Join(tmp, "guest-patches")
+	}
+	nix, err := m.nixAt(patches, m.NixArgs)
 	if err != nil {
 		return fmt.Errorf("apply: %w", err)
 	}
@@ -93,13 +105,6 @@ func (m *Manager) Apply(ctx context.Context, spec string, opts ApplyOptions, rep
 	recs, bad, err := m.Store.ListAll()
 	if err != nil {
 		return fmt.Errorf("apply: %w", err)
-	}
-	dir := m.ApplyDir()
-	if opts.DryRun {
-		if dir, err = os.MkdirTemp("", "nixcloud-container-apply"); err != nil {
-			return fmt.Errorf("apply: %w", err)
-		}
-		defer os.RemoveAll(dir)
 	}
 	entries := m.applyEntries(abs, dir, names, recs, bad)
 	if !opts.DryRun {

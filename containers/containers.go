@@ -70,7 +70,12 @@ func wrap(name, step string, err error) error {
 // nix returns the Nix driver with the given -n arguments plus host.toml's
 // nixpkgs (the user's -I comes first and so wins).
 func (m *Manager) nix(nixArgs []string) (generations.Nix, error) {
-	dir, err := guestpatches.Materialise(filepath.Join(m.Cfg.StateDir, "guest-patches"))
+	return m.nixAt(filepath.Join(m.Cfg.StateDir, "guest-patches"), nixArgs)
+}
+
+// nixAt is nix with the guest patches materialised under patches.
+func (m *Manager) nixAt(patches string, nixArgs []string) (generations.Nix, error) {
+	dir, err := guestpatches.Materialise(patches)
 	if err != nil {
 		return generations.Nix{}, err
 	}

@@ -373,3 +373,21 @@ func TestApplyLeavesRemadeContainer(t *testing.T) {
 		t.Fatalf("apply's lines:\n%s", out.String())
 	}
 }
+
+// TestApplyDryRunFreshHost: a dry run on a host without containers makes
+// nothing, not even state_dir (nor the guest patches in it); an invalid
+// name fails on its own line.
+func TestApplyDryRunFreshHost(t *testing.T) {
+	h := newHost(t, "")
+	spec := h.specFile("  web = { system = import SYS { }; };\n  Bad_Name = { system = import SYS { }; };\n")
+	lines, _ := h.apply(1, "--dry-run", spec)
+	wantLines(t, "dry run", lines, map[string]string{"web": "would create", "Bad_Name": "failed: "})
+	if !strings.Contains(lines["Bad_Name"], "invalid container name") {
+		t.Errorf("Bad_Name: %q", lines["Bad_Name"])
+	}
+	for _, d := range []string{"state", "profiles"} {
+		if _, err := os.Stat(filepath.Join(h.dir, d)); err == nil {
+			t.Errorf("the dry run made %s:\n%s", d, treeSnapshot(t, filepath.Join(h.dir, d)))
+		}
+	}
+}
