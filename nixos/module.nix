@@ -228,6 +228,11 @@ in
       # A firewall reload may have flushed the tool's tables: set them
       # (and every running container's filter and forwards) up again.
       unitConfig.ReloadPropagatedFrom = [ "nftables.service" "firewall.service" ];
+      # Never restarted by activation (a new package or lxc, dnsmasq or
+      # iptables changes the unit): nixcloud-container.service requires
+      # this unit, so systemd would restart that one too, and its stop
+      # stops every container. host setup converges in place.
+      reloadIfChanged = true;
       path = toolPath;
       serviceConfig = {
         Type = "oneshot";
