@@ -189,6 +189,8 @@ func (m *Manager) applyEntries(spec, dir string, names []string, recs []*records
 			// Create removes what an interrupted create left.
 		case rec.Declared == nil:
 			e.err = fmt.Errorf("container %q: apply: a container of that name was made by create, not by apply; apply leaves it alone (destroy it, or rename the SPEC's entry)", name)
+		case otherSpec(rec.Declared, spec):
+			e.err = fmt.Errorf("container %q: apply: another SPEC, %s, declares it; apply leaves it alone (drop it from that SPEC first, or rename this SPEC's entry)", name, rec.Declared.Spec)
 		default:
 			e.rec = rec
 			e.input = guestInput(e.file, rec)
@@ -201,6 +203,23 @@ func (m *Manager) applyEntries(spec, dir string, names []string, recs []*records
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].name < out[j].name })
 	return out
+}
+
+// otherSpec reports whether another SPEC than spec still declares a
+// container: its SPEC file is there and has not dropped it. Two SPECs
+// taking a container in turns would undo each other's builds, and one's
+// --prune would destroy what the other declares; a SPEC that was moved or
+// removed gives its containers up.
+func otherSpec(d *records.Declared, spec string) bool {
+	if d.Spec == spec || d.Dropped {
+		return false
+	}
+	old, err := os.Stat(d.Spec)
+	if err != nil {
+		return false
+	}
+	cur, err := os.Stat(spec)
+	return err != nil || !os.SameFile(old, cur)
 }
 
 // planAll evaluates the generations of the declared containers that exist

@@ -391,3 +391,40 @@ func TestApplyDryRunFreshHost(t *testing.T) {
 		}
 	}
 }
+
+// TestApplyTwoSpecs: a container declared by one SPEC is not taken over
+// by another SPEC that declares the same name while the first is there
+// (each apply would undo the other's build, and the second's --prune
+// would destroy what the first declares); once the first SPEC is gone
+// (moved), the other one takes it.
+func TestApplyTwoSpecs(t *testing.T) {
+	h := newHost(t, "")
+	sys := filepath.Join(repoRoot(), "examples", "busybox", "system.nix")
+	first := h.writeFile("first.nix", fmt.Sprintf("{ web = { system = import %s { marker = \"first\"; }; }; }\n", sys))
+	second := h.writeFile("second.nix", fmt.Sprintf("{ web = { system = import %s { marker = \"second\"; }; }; other = { system = import %s { }; }; }\n", sys, sys))
+	lines, _ := h.apply(0, first)
+	wantLines(t, "first SPEC", lines, map[string]string{"web": "created"})
+
+	lines, r := h.apply(1, second)
+	wantLines(t, "second SPEC", lines, map[string]string{"web": "failed: ", "other": "created"})
+	if !strings.Contains(lines["web"], "another SPEC, "+first+", declares it") {
+		t.Fatalf("web's line: %q", lines["web"])
+	}
+	if got := numbers(h.generations("web")); got != "1*" {
+		t.Fatalf("the second SPEC changed web: generations %s\n%s", got, r.stdout)
+	}
+	// Its --prune does not touch what it does not hold either.
+	if r := h.run("apply", "--prune", h.writeFile("third.nix", "{ }\n")); r.code != 0 || r.stdout != "" {
+		t.Fatalf("apply --prune of an empty SPEC: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if r := h.run("exists", "web"); r.code != 0 {
+		t.Fatal("web is gone")
+	}
+
+	// The first SPEC moved away: the second takes web over.
+	if err := os.Rename(first, first+".old"); err != nil {
+		t.Fatal(err)
+	}
+	lines, _ = h.apply(0, second)
+	wantLines(t, "after the move", lines, map[string]string{"web": "updated to generation 2", "other": "unchanged"})
+}
