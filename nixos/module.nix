@@ -194,13 +194,18 @@ in
     users.users.root.subUidRanges = [ { startUid = idmap.base; count = idCount; } ];
     users.users.root.subGidRanges = [ { startGid = idmap.base; count = idCount; } ];
 
-    boot.kernel.sysctl = {
+    # A sysctl takes exactly one definition at the highest priority: a
+    # plain one here would fail the evaluation of every host that sets
+    # "net.ipv4.ip_forward" itself (many do), mkDefault would clash with
+    # other modules' mkDefault. Priority 999 yields to the former and
+    # wins over the latter without a clash; `host setup` sets them anyway.
+    boot.kernel.sysctl = builtins.mapAttrs (_: lib.mkOverride 999) ({
       "net.ipv4.ip_forward" = 1;
     } // lib.optionalAttrs cfg.ipv6.enable ({
       "net.ipv6.conf.all.forwarding" = 1;
     } // lib.optionalAttrs (cfg.internetInterface != "") {
       "net.ipv6.conf.${cfg.internetInterface}.accept_ra" = 2;
-    });
+    }));
 
     # DHCP and DNS (and DHCPv6) from dnsmasq on the internet bridge; both
     # firewall backends (iptables, networking.nftables.enable) read this.

@@ -310,6 +310,19 @@ func TestModuleFlushRuleset(t *testing.T) {
 	}
 }
 
+// TestModuleSysctlsYield: the module's sysctls never share a priority
+// with the host's own definitions (plain ones, which win, or mkDefault):
+// nixpkgs' sysctl type takes exactly one definition at the highest
+// priority, so an equal priority fails the host's evaluation.
+func TestModuleSysctlsYield(t *testing.T) {
+	requireNix(t)
+	for _, attr := range []string{"ipForward", "ipv6Forwarding", "acceptRA"} {
+		if p := mustEval(t, hostWith(""), "priorities."+attr); p != json.Number("999") {
+			t.Errorf("%s is defined with priority %v, want 999 (yields to plain 100, wins over mkDefault 1000)", attr, p)
+		}
+	}
+}
+
 // TestModuleSubIDs: root's declared subordinate id range stays clear of
 // NixOS' automatic ranges for normal users (from 100000 up) and of every
 // user's declared ones; an overlap fails an assertion naming the user.

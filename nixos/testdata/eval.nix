@@ -126,5 +126,10 @@ in
   options = config;
   config = resolve module.config;
   priorities = b.mapAttrs (_: p: priority module.config (b.filter b.isString (b.split "/" p)))
-    { flushRuleset = "networking/nftables/flushRuleset"; };
+    {
+      flushRuleset = "networking/nftables/flushRuleset";
+      ipForward = "boot/kernel/sysctl/net.ipv4.ip_forward";
+      ipv6Forwarding = "boot/kernel/sysctl/net.ipv6.conf.all.forwarding";
+      acceptRA = "boot/kernel/sysctl/net.ipv6.conf.eth1.accept_ra";
+    };
 }
