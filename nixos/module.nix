@@ -259,6 +259,11 @@ in
         Type = "oneshot";
         RemainAfterExit = true;
         Delegate = true;
+        # The containers it starts live in this unit's cgroup (LXC makes
+        # lxc.monitor.NAME and lxc.payload.NAME below it): when autostart
+        # exits 1 for one container that failed, the default KillMode
+        # (control-group) would kill every other one. ExecStop stops them.
+        KillMode = "process";
         ExecStart = "${exe} autostart";
         ExecStop = "${pkgs.runtimeShell} -c '${exe} list | { while read -r name state rest; do [ \"$$state\" = STATE ] || [ \"$$state\" = STOPPED ] || ${exe} stop \"$$name\" --timeout 30s & done; wait; }'";
         TimeoutStartSec = "infinity";
@@ -278,6 +283,12 @@ in
         Type = "oneshot";
         RemainAfterExit = true;
         Delegate = true;
+        # The containers apply creates or restarts live in this unit's
+        # cgroup, and activation restarts the unit whenever the SPEC
+        # changes: with the default KillMode (control-group) that restart,
+        # or a failed apply, would kill them all. Only apply itself is
+        # this unit's; the containers are stopped by nixcloud-container.
+        KillMode = "process";
         ExecStart = "${exe} apply ${lib.optionalString cfg.prune "--prune "}/etc/nixcloud-container/spec.nix";
         TimeoutStartSec = "infinity";
       };

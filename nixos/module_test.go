@@ -267,6 +267,8 @@ func TestModuleHostSetup(t *testing.T) {
 		{"systemd/services/nixcloud-container-host/serviceConfig/ExecStart", "/stub/nixcloud-container/bin/nixcloud-container host setup"},
 		{"systemd/services/nixcloud-container-host/serviceConfig/ExecReload", "/stub/nixcloud-container/bin/nixcloud-container host setup"},
 		{"systemd/services/nixcloud-container-host/reloadIfChanged", true},
+		{"systemd/services/nixcloud-container/serviceConfig/KillMode", "process"},
+		{"systemd/services/nixcloud-container-apply/serviceConfig/KillMode", "process"},
 		{"systemd/services/nixcloud-container-host/unitConfig/ReloadPropagatedFrom", []any{"nftables.service", "firewall.service"}},
 		{"systemd/services/nixcloud-container/serviceConfig/ExecStart", "/stub/nixcloud-container/bin/nixcloud-container autostart"},
 		{"systemd/services/nixcloud-container-apply/serviceConfig/ExecStart", "/stub/nixcloud-container/bin/nixcloud-container apply --prune /etc/nixcloud-container/spec.nix"},
