@@ -197,7 +197,8 @@ func (m *Manager) applyEntries(spec, dir string, names []string, recs []*records
 		}
 	}
 	for _, rec := range recs {
-		if !seen[rec.Name] && !rec.Creating && rec.Declared != nil && rec.Declared.Spec == spec {
+		// Those whose create apply began and was killed in are its too.
+		if !seen[rec.Name] && rec.Declared != nil && rec.Declared.Spec == spec {
 			out = append(out, &applyEntry{name: rec.Name, rec: rec})
 		}
 	}
@@ -275,6 +276,8 @@ func (m *Manager) dryRun(e *applyEntry, opts ApplyOptions) string {
 	switch {
 	case !e.declared && opts.Prune:
 		return "would destroy (dropped from SPEC, --prune)"
+	case !e.declared && e.rec.Creating:
+		return interruptedDropped
 	case !e.declared:
 		if run, _ := m.running(e.name); run {
 			return "would stop and keep (dropped from SPEC)"
@@ -288,6 +291,10 @@ func (m *Manager) dryRun(e *applyEntry, opts ApplyOptions) string {
 		return "unchanged"
 	}
 }
+
+// interruptedDropped is the line of a dropped container whose create
+// (by apply) was interrupted: only destroy or --prune removes it.
+const interruptedDropped = "kept (dropped from SPEC; its create was interrupted: apply --prune or destroy removes it)"
 
 // applyOne converges one container.
 func (m *Manager) applyOne(ctx context.Context, spec string, e *applyEntry, opts ApplyOptions) (string, error) {
@@ -309,6 +316,9 @@ func (m *Manager) applyOne(ctx context.Context, spec string, e *applyEntry, opts
 			}
 			os.Remove(filepath.Join(m.ApplyDir(), name+".nix"))
 			return "destroyed (dropped from SPEC, --prune)", nil
+		}
+		if e.rec.Creating {
+			return interruptedDropped, nil
 		}
 		run, err := m.running(name)
 		if err != nil {

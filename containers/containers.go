@@ -177,8 +177,14 @@ func (m *Manager) Create(ctx context.Context, name, file string, opts CreateOpti
 	r.Add(func() { m.revokeRanges(granted, idmap.Range{Start: rec.UIDBase, Size: rec.UIDSize}) })
 	rec.NixArgs = m.NixArgs
 	rec.LXCArgs = opts.LXCArgs
-	rec.Declared = opts.Declared
 	r.Add(func() { os.RemoveAll(m.Store.ContainerDir(name)) })
+	if opts.Declared != nil {
+		// Saved at once: what a killed apply left is still its own.
+		rec.Declared = opts.Declared
+		if err := m.Store.Save(rec); err != nil {
+			return wrap(name, "create", err)
+		}
+	}
 	step("create:allocated")
 
 	prof := m.profile(name, nix)

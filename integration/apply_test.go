@@ -428,3 +428,39 @@ func TestApplyTwoSpecs(t *testing.T) {
 	lines, _ = h.apply(0, second)
 	wantLines(t, "after the move", lines, map[string]string{"web": "updated to generation 2", "other": "unchanged"})
 }
+
+// TestApplyKilled: apply killed (SIGKILL) in the middle of a create:
+// applied again, it converges; a container whose create it was killed in
+// and that the SPEC then dropped is still apply's: kept with a line that
+// says so, and removed completely by --prune.
+func TestApplyKilled(t *testing.T) {
+	h := crashHost(t, "")
+	entry := func(name string) string {
+		return fmt.Sprintf("  %s = { system = import SYS { marker = %q; }; };\n", name, name)
+	}
+	h.apply(0, h.specFile(entry("a")))
+
+	// Killed while creating x; applied again, x is made.
+	spec := h.specFile(entry("a") + entry("x"))
+	h.dieAt("create:built", "apply", spec)
+	lines, _ := h.apply(0, spec)
+	wantLines(t, "after the kill", lines, map[string]string{"a": "unchanged", "x": "created (generation 1)"})
+	if got := numbers(h.generations("x")); got != "1*" {
+		t.Fatalf("x's generations %s", got)
+	}
+
+	// Killed while creating y, which the SPEC then drops.
+	h.dieAt("create:built", "apply", h.specFile(entry("a")+entry("x")+entry("y")))
+	rec := h.record("y")
+	if !rec.Creating || rec.Declared == nil {
+		t.Fatalf("y after the kill: creating %v, declared %+v", rec.Creating, rec.Declared)
+	}
+	spec = h.specFile(entry("a"))
+	lines, _ = h.apply(0, spec)
+	wantLines(t, "y dropped", lines, map[string]string{"a": "unchanged", "x": "kept (dropped from SPEC)", "y": "kept (dropped from SPEC; its create was interrupted"})
+	lines, _ = h.apply(0, "--dry-run", "--prune", spec)
+	wantLines(t, "prune dry run", lines, map[string]string{"a": "unchanged", "x": "would destroy", "y": "would destroy"})
+	lines, _ = h.apply(0, "--prune", spec)
+	wantLines(t, "prune", lines, map[string]string{"a": "unchanged", "x": "destroyed", "y": "destroyed"})
+	h.wantNothingLeft("y", rec.Slot, rec.UIDBase)
+}
