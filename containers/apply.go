@@ -249,7 +249,7 @@ func (m *Manager) planAll(ctx context.Context, nix generations.Nix, entries []*a
 		if err != nil {
 			one, oerr := nix.PlanMany(ctx, map[string]generations.Input{e.name: in})
 			if oerr != nil {
-				e.err = wrap(e.name, "evaluate", oerr)
+				e.err = wrap(e.name, "apply", oerr)
 				continue
 			}
 			p := one[e.name]
