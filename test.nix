@@ -211,6 +211,11 @@ in
         host.wait_until_succeeds(f"{nc} state decl | grep -qx RUNNING")
         host.wait_until_succeeds(f"{nc} run decl -- {sw}/cat /etc/decl-version | grep -qx v1")
         assert json.loads(host.succeed(f"{nc} list --json"))[0]["declared"]
+        # apply started decl inside its unit's cgroup: a restart of the
+        # unit (as activation does on every SPEC change) leaves it running.
+        host.succeed(f"{nc} run decl -- {sw}/touch /run/still-the-same-boot")
+        host.succeed("systemctl restart nixcloud-container-apply.service")
+        host.succeed(f"{nc} run decl -- {sw}/test -e /run/still-the-same-boot")
         # Activation of a changed configuration restarts the apply unit:
         # only decl gets a new generation.
         host.succeed("/run/current-system/specialisation/v2/bin/switch-to-configuration test")

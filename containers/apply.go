@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/nixcloud/nixcloud-container/generations"
 	"github.com/nixcloud/nixcloud-container/internal/atomicfile"
@@ -81,7 +82,19 @@ func (m *Manager) Apply(ctx context.Context, spec string, opts ApplyOptions, rep
 		}
 		defer unlock()
 	}
-	nix, err := m.nix(m.NixArgs)
+	// A dry run writes its container files and the guest patches to a
+	// folder of its own: not even state_dir is made.
+	dir := m.ApplyDir()
+	patches := filepath.Join(m.Cfg.StateDir, "guest-patches")
+	if opts.DryRun {
+		tmp, err := os.MkdirTemp("", "nixcloud-container-apply")
+		if err != nil {
+			return fmt.Errorf("apply: %w", err)
+		}
+		defer os.RemoveAll(tmp)
+		dir, patches = tmp, filepath.Join(tmp, "guest-patches")
+	}
+	nix, err := m.nixAt(patches, m.NixArgs)
 	if err != nil {
 		return fmt.Errorf("apply: %w", err)
 	}
@@ -92,13 +105,6 @@ func (m *Manager) Apply(ctx context.Context, spec string, opts ApplyOptions, rep
 	recs, bad, err := m.Store.ListAll()
 	if err != nil {
 		return fmt.Errorf("apply: %w", err)
-	}
-	dir := m.ApplyDir()
-	if opts.DryRun {
-		if dir, err = os.MkdirTemp("", "nixcloud-container-apply"); err != nil {
-			return fmt.Errorf("apply: %w", err)
-		}
-		defer os.RemoveAll(dir)
 	}
 	entries := m.applyEntries(abs, dir, names, recs, bad)
 	if !opts.DryRun {
@@ -183,18 +189,38 @@ func (m *Manager) applyEntries(spec, dir string, names []string, recs []*records
 			// Create removes what an interrupted create left.
 		case rec.Declared == nil:
 			e.err = fmt.Errorf("container %q: apply: a container of that name was made by create, not by apply; apply leaves it alone (destroy it, or rename the SPEC's entry)", name)
+		case otherSpec(rec.Declared, spec):
+			e.err = fmt.Errorf("container %q: apply: another SPEC, %s, declares it; apply leaves it alone (drop it from that SPEC first, or rename this SPEC's entry)", name, rec.Declared.Spec)
 		default:
 			e.rec = rec
 			e.input = guestInput(e.file, rec)
 		}
 	}
 	for _, rec := range recs {
-		if !seen[rec.Name] && !rec.Creating && rec.Declared != nil && rec.Declared.Spec == spec {
+		// Those whose create apply began and was killed in are its too.
+		if !seen[rec.Name] && rec.Declared != nil && rec.Declared.Spec == spec {
 			out = append(out, &applyEntry{name: rec.Name, rec: rec})
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].name < out[j].name })
 	return out
+}
+
+// otherSpec reports whether another SPEC than spec still declares a
+// container: its SPEC file is there and has not dropped it. Two SPECs
+// taking a container in turns would undo each other's builds, and one's
+// --prune would destroy what the other declares; a SPEC that was moved or
+// removed gives its containers up.
+func otherSpec(d *records.Declared, spec string) bool {
+	if d.Spec == spec || d.Dropped {
+		return false
+	}
+	old, err := os.Stat(d.Spec)
+	if err != nil {
+		return false
+	}
+	cur, err := os.Stat(spec)
+	return err != nil || !os.SameFile(old, cur)
 }
 
 // planAll evaluates the generations of the declared containers that exist
@@ -223,7 +249,7 @@ func (m *Manager) planAll(ctx context.Context, nix generations.Nix, entries []*a
 		if err != nil {
 			one, oerr := nix.PlanMany(ctx, map[string]generations.Input{e.name: in})
 			if oerr != nil {
-				e.err = wrap(e.name, "evaluate", oerr)
+				e.err = wrap(e.name, "apply", oerr)
 				continue
 			}
 			p := one[e.name]
@@ -250,6 +276,8 @@ func (m *Manager) dryRun(e *applyEntry, opts ApplyOptions) string {
 	switch {
 	case !e.declared && opts.Prune:
 		return "would destroy (dropped from SPEC, --prune)"
+	case !e.declared && e.rec.Creating:
+		return interruptedDropped
 	case !e.declared:
 		if run, _ := m.running(e.name); run {
 			return "would stop and keep (dropped from SPEC)"
@@ -264,9 +292,18 @@ func (m *Manager) dryRun(e *applyEntry, opts ApplyOptions) string {
 	}
 }
 
+// interruptedDropped is the line of a dropped container whose create
+// (by apply) was interrupted: only destroy or --prune removes it.
+const interruptedDropped = "kept (dropped from SPEC; its create was interrupted: apply --prune or destroy removes it)"
+
 // applyOne converges one container.
 func (m *Manager) applyOne(ctx context.Context, spec string, e *applyEntry, opts ApplyOptions) (string, error) {
 	name := e.name
+	if e.rec != nil {
+		if err := m.stillListed(e); err != nil {
+			return "", err
+		}
+	}
 	if !e.declared {
 		if opts.Prune {
 			if run, _ := m.running(name); run {
@@ -279,6 +316,9 @@ func (m *Manager) applyOne(ctx context.Context, spec string, e *applyEntry, opts
 			}
 			os.Remove(filepath.Join(m.ApplyDir(), name+".nix"))
 			return "destroyed (dropped from SPEC, --prune)", nil
+		}
+		if e.rec.Creating {
+			return interruptedDropped, nil
 		}
 		run, err := m.running(name)
 		if err != nil {
@@ -367,6 +407,22 @@ func (m *Manager) applyOne(ctx context.Context, spec string, e *applyEntry, opts
 		what += ", started"
 	}
 	return what, nil
+}
+
+// stillListed checks that the container apply listed at its start is
+// still the one of that name: one destroyed and made again meanwhile
+// (apply evaluates and builds for minutes), by create or otherwise, is
+// not apply's to update, stop or destroy.
+func (m *Manager) stillListed(e *applyEntry) error {
+	rec, err := m.Store.Load(e.name)
+	if err != nil {
+		return wrap(e.name, "apply", err)
+	}
+	if rec.Declared == nil || rec.Slot != e.rec.Slot || !rec.Created.Equal(e.rec.Created) {
+		return fmt.Errorf("container %q: apply: it was destroyed and made again while apply ran (created %s); apply leaves it alone",
+			e.name, rec.Created.Format(time.RFC3339))
+	}
+	return nil
 }
 
 // startIfAutostart starts a stopped container whose current generation

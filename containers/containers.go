@@ -70,7 +70,12 @@ func wrap(name, step string, err error) error {
 // nix returns the Nix driver with the given -n arguments plus host.toml's
 // nixpkgs (the user's -I comes first and so wins).
 func (m *Manager) nix(nixArgs []string) (generations.Nix, error) {
-	dir, err := guestpatches.Materialise(filepath.Join(m.Cfg.StateDir, "guest-patches"))
+	return m.nixAt(filepath.Join(m.Cfg.StateDir, "guest-patches"), nixArgs)
+}
+
+// nixAt is nix with the guest patches materialised under patches.
+func (m *Manager) nixAt(patches string, nixArgs []string) (generations.Nix, error) {
+	dir, err := guestpatches.Materialise(patches)
 	if err != nil {
 		return generations.Nix{}, err
 	}
@@ -172,8 +177,14 @@ func (m *Manager) Create(ctx context.Context, name, file string, opts CreateOpti
 	r.Add(func() { m.revokeRanges(granted, idmap.Range{Start: rec.UIDBase, Size: rec.UIDSize}) })
 	rec.NixArgs = m.NixArgs
 	rec.LXCArgs = opts.LXCArgs
-	rec.Declared = opts.Declared
 	r.Add(func() { os.RemoveAll(m.Store.ContainerDir(name)) })
+	if opts.Declared != nil {
+		// Saved at once: what a killed apply left is still its own.
+		rec.Declared = opts.Declared
+		if err := m.Store.Save(rec); err != nil {
+			return wrap(name, "create", err)
+		}
+	}
 	step("create:allocated")
 
 	prof := m.profile(name, nix)

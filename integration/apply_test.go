@@ -1,11 +1,14 @@
 package integration
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -298,4 +301,166 @@ func TestApplyModuleSpec(t *testing.T) {
 	}
 	lines, _ = h.apply(0, spec)
 	wantLines(t, "re-apply", lines, map[string]string{"web": "unchanged"})
+}
+
+// TestApplyLeavesRemadeContainer: a dropped container destroyed and made
+// again by create while apply evaluates (here: while the SPEC's entry for
+// another container waits on a FIFO) is not destroyed by --prune; apply
+// says so on its line and exits 1.
+func TestApplyLeavesRemadeContainer(t *testing.T) {
+	h := newHost(t, "")
+	spec := h.specFile("  a = { system = import SYS { marker = \"a\"; }; };\n  b = { system = import SYS { marker = \"b\"; }; };\n")
+	lines, _ := h.apply(0, spec)
+	wantLines(t, "first apply", lines, map[string]string{"a": "created", "b": "created"})
+
+	fifo := filepath.Join(h.dir, "gate")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// b evaluates to the same build once the FIFO has been written.
+	spec = h.specFile(fmt.Sprintf("  b = { system = import SYS { marker = \"b\" + builtins.substring 0 0 (builtins.readFile %s); }; };\n", fifo))
+	cmd := h.command("apply", "--prune", spec)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	opened := make(chan *os.File, 1)
+	go func() {
+		f, err := os.OpenFile(fifo, os.O_WRONLY, 0) // returns once Nix reads it
+		if err != nil {
+			close(opened)
+			return
+		}
+		opened <- f
+	}()
+	var gate *os.File
+	select {
+	case gate = <-opened:
+	case err := <-done:
+		// Unblock the opener, then fail.
+		if r, rerr := os.OpenFile(fifo, os.O_RDONLY|syscall.O_NONBLOCK, 0); rerr == nil {
+			if f := <-opened; f != nil {
+				f.Close()
+			}
+			r.Close()
+		}
+		t.Fatalf("apply ended before evaluating b: %v\n%s\n%s", err, out.String(), errb.String())
+	}
+	if gate == nil {
+		t.Fatal("opening the FIFO failed")
+	}
+	// Meanwhile: a is destroyed and made again by hand.
+	h.must("destroy", "a", "--force")
+	h.must("create", "a", h.busyboxFile("imp.nix", `marker = "imp";`, ""))
+	gate.WriteString("go")
+	gate.Close()
+	err := <-done
+	t.Logf("apply --prune:\n%s%s", out.String(), errb.String())
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 {
+		t.Fatalf("apply --prune: %v, want exit 1", err)
+	}
+	if r := h.run("exists", "a"); r.code != 0 {
+		t.Fatal("apply --prune destroyed the container made by create")
+	}
+	if l := h.listJSON()["a"]; l.Declared {
+		t.Fatalf("a made by create is marked declared: %+v", l)
+	}
+	if !strings.Contains(out.String(), "a: failed: ") || !strings.Contains(out.String(), "made again while apply ran") ||
+		!strings.Contains(out.String(), "b: unchanged") {
+		t.Fatalf("apply's lines:\n%s", out.String())
+	}
+}
+
+// TestApplyDryRunFreshHost: a dry run on a host without containers makes
+// nothing, not even state_dir (nor the guest patches in it); an invalid
+// name fails on its own line.
+func TestApplyDryRunFreshHost(t *testing.T) {
+	h := newHost(t, "")
+	spec := h.specFile("  web = { system = import SYS { }; };\n  Bad_Name = { system = import SYS { }; };\n")
+	lines, _ := h.apply(1, "--dry-run", spec)
+	wantLines(t, "dry run", lines, map[string]string{"web": "would create", "Bad_Name": "failed: "})
+	if !strings.Contains(lines["Bad_Name"], "invalid container name") {
+		t.Errorf("Bad_Name: %q", lines["Bad_Name"])
+	}
+	for _, d := range []string{"state", "profiles"} {
+		if _, err := os.Stat(filepath.Join(h.dir, d)); err == nil {
+			t.Errorf("the dry run made %s:\n%s", d, treeSnapshot(t, filepath.Join(h.dir, d)))
+		}
+	}
+}
+
+// TestApplyTwoSpecs: a container declared by one SPEC is not taken over
+// by another SPEC that declares the same name while the first is there
+// (each apply would undo the other's build, and the second's --prune
+// would destroy what the first declares); once the first SPEC is gone
+// (moved), the other one takes it.
+func TestApplyTwoSpecs(t *testing.T) {
+	h := newHost(t, "")
+	sys := filepath.Join(repoRoot(), "examples", "busybox", "system.nix")
+	first := h.writeFile("first.nix", fmt.Sprintf("{ web = { system = import %s { marker = \"first\"; }; }; }\n", sys))
+	second := h.writeFile("second.nix", fmt.Sprintf("{ web = { system = import %s { marker = \"second\"; }; }; other = { system = import %s { }; }; }\n", sys, sys))
+	lines, _ := h.apply(0, first)
+	wantLines(t, "first SPEC", lines, map[string]string{"web": "created"})
+
+	lines, r := h.apply(1, second)
+	wantLines(t, "second SPEC", lines, map[string]string{"web": "failed: ", "other": "created"})
+	if !strings.Contains(lines["web"], "another SPEC, "+first+", declares it") {
+		t.Fatalf("web's line: %q", lines["web"])
+	}
+	if got := numbers(h.generations("web")); got != "1*" {
+		t.Fatalf("the second SPEC changed web: generations %s\n%s", got, r.stdout)
+	}
+	// Its --prune does not touch what it does not hold either.
+	if r := h.run("apply", "--prune", h.writeFile("third.nix", "{ }\n")); r.code != 0 || r.stdout != "" {
+		t.Fatalf("apply --prune of an empty SPEC: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if r := h.run("exists", "web"); r.code != 0 {
+		t.Fatal("web is gone")
+	}
+
+	// The first SPEC moved away: the second takes web over.
+	if err := os.Rename(first, first+".old"); err != nil {
+		t.Fatal(err)
+	}
+	lines, _ = h.apply(0, second)
+	wantLines(t, "after the move", lines, map[string]string{"web": "updated to generation 2", "other": "unchanged"})
+}
+
+// TestApplyKilled: apply killed (SIGKILL) in the middle of a create:
+// applied again, it converges; a container whose create it was killed in
+// and that the SPEC then dropped is still apply's: kept with a line that
+// says so, and removed completely by --prune.
+func TestApplyKilled(t *testing.T) {
+	h := crashHost(t, "")
+	entry := func(name string) string {
+		return fmt.Sprintf("  %s = { system = import SYS { marker = %q; }; };\n", name, name)
+	}
+	h.apply(0, h.specFile(entry("a")))
+
+	// Killed while creating x; applied again, x is made.
+	spec := h.specFile(entry("a") + entry("x"))
+	h.dieAt("create:built", "apply", spec)
+	lines, _ := h.apply(0, spec)
+	wantLines(t, "after the kill", lines, map[string]string{"a": "unchanged", "x": "created (generation 1)"})
+	if got := numbers(h.generations("x")); got != "1*" {
+		t.Fatalf("x's generations %s", got)
+	}
+
+	// Killed while creating y, which the SPEC then drops.
+	h.dieAt("create:built", "apply", h.specFile(entry("a")+entry("x")+entry("y")))
+	rec := h.record("y")
+	if !rec.Creating || rec.Declared == nil {
+		t.Fatalf("y after the kill: creating %v, declared %+v", rec.Creating, rec.Declared)
+	}
+	spec = h.specFile(entry("a"))
+	lines, _ = h.apply(0, spec)
+	wantLines(t, "y dropped", lines, map[string]string{"a": "unchanged", "x": "kept (dropped from SPEC)", "y": "kept (dropped from SPEC; its create was interrupted"})
+	lines, _ = h.apply(0, "--dry-run", "--prune", spec)
+	wantLines(t, "prune dry run", lines, map[string]string{"a": "unchanged", "x": "would destroy", "y": "would destroy"})
+	lines, _ = h.apply(0, "--prune", spec)
+	wantLines(t, "prune", lines, map[string]string{"a": "unchanged", "x": "destroyed", "y": "destroyed"})
+	h.wantNothingLeft("y", rec.Slot, rec.UIDBase)
 }

@@ -39,6 +39,19 @@ let
   internetBridge = (rendered.hostSettings.internet or { }).bridge or "brNC-internet";
   idmap = { base = 100000; size = 65536; isolated = true; } // (rendered.hostSettings.idmap or { });
   idCount = idmap.size * (if idmap.isolated then cfg.subIdSlots else 1);
+  # Other users' subordinate ids that root's range would share: their
+  # declared ranges, and the 65536 ids NixOS gives each user with
+  # autoSubUidGidRange (every normal user) from 100000 up, one block per
+  # such user (at least: the blocks of deleted users stay taken).
+  overlaps = start: count: start < idmap.base + idCount && idmap.base < start + count;
+  otherUsers = builtins.removeAttrs (config.users.users or { }) [ "root" ];
+  autoUsers = builtins.filter (n: otherUsers.${n}.autoSubUidGidRange or false) (builtins.attrNames otherUsers);
+  sharedIds = builtins.filter (x: x != null) (builtins.concatMap
+    (n: map (r: if overlaps (r.startUid or r.startGid) r.count then "${n} (${toString (r.startUid or r.startGid)}+${toString r.count})" else null)
+      ((otherUsers.${n}.subUidRanges or [ ]) ++ (otherUsers.${n}.subGidRanges or [ ])))
+    (builtins.attrNames otherUsers))
+    ++ lib.optional (autoUsers != [ ] && overlaps 100000 (65536 * builtins.length autoUsers))
+      "${lib.concatStringsSep ", " autoUsers} (NixOS' automatic ranges from 100000)";
 
   nullable = t: description: mkOption { type = types.nullOr t; default = null; inherit description; };
 
@@ -168,6 +181,12 @@ in
         message = "nixcloud.container.containers: ${lib.concatStringsSep ", " rendered.duplicateAddresses} have the same address; set network.ip";
       }
       {
+        # The tool refuses a container whose ids another user may map, and
+        # two owners of one id range are not isolated from each other.
+        assertion = sharedIds == [ ];
+        message = "nixcloud.container: root's subordinate id range ${toString idmap.base}+${toString idCount} (settings.idmap.base, size, subIdSlots) overlaps the ranges of ${lib.concatStringsSep "; " sharedIds}; move settings.idmap.base";
+      }
+      {
         assertion = !cfg.ipv6.enable || (cfg.ipv6.ipv6Prefix != "" && cfg.ipv6.ipv6PrefixLength <= 64);
         message = "nixcloud.container.ipv6: set ipv6Prefix, with ipv6PrefixLength 64 or shorter";
       }
@@ -184,13 +203,18 @@ in
     users.users.root.subUidRanges = [ { startUid = idmap.base; count = idCount; } ];
     users.users.root.subGidRanges = [ { startGid = idmap.base; count = idCount; } ];
 
-    boot.kernel.sysctl = {
+    # A sysctl takes exactly one definition at the highest priority: a
+    # plain one here would fail the evaluation of every host that sets
+    # "net.ipv4.ip_forward" itself (many do), mkDefault would clash with
+    # other modules' mkDefault. Priority 999 yields to the former and
+    # wins over the latter without a clash; `host setup` sets them anyway.
+    boot.kernel.sysctl = builtins.mapAttrs (_: lib.mkOverride 999) ({
       "net.ipv4.ip_forward" = 1;
     } // lib.optionalAttrs cfg.ipv6.enable ({
       "net.ipv6.conf.all.forwarding" = 1;
     } // lib.optionalAttrs (cfg.internetInterface != "") {
       "net.ipv6.conf.${cfg.internetInterface}.accept_ra" = 2;
-    });
+    }));
 
     # DHCP and DNS (and DHCPv6) from dnsmasq on the internet bridge; both
     # firewall backends (iptables, networking.nftables.enable) read this.
@@ -198,21 +222,37 @@ in
       allowedUDPPorts = [ 53 67 ] ++ lib.optional cfg.ipv6.enable 547;
       allowedTCPPorts = [ 53 ];
     };
-    # With the nftables backend, NixOS flushes the whole ruleset on every
-    # reload by default, the tool's NAT and filter tables included; delete
-    # only NixOS' own tables instead.
-    networking.nftables.flushRuleset = lib.mkDefault false;
+    # A reload of nftables.service with flushRuleset flushes the whole
+    # ruleset, the tool's packet filter and NAT tables included: delete
+    # only NixOS' own tables instead. nixpkgs sets its own mkDefault (true
+    # before stateVersion 23.11 or with `ruleset`/`rulesetFile`), so a
+    # second mkDefault would conflict: this one is a little stronger, and
+    # left out where the host's own ruleset needs the flush (it would pile
+    # up on every reload); there the host unit re-asserts the tool's
+    # tables after each reload (ReloadPropagatedFrom below).
+    networking.nftables.flushRuleset =
+      mkIf ((config.networking.nftables.ruleset or "") == "" && (config.networking.nftables.rulesetFile or null) == null)
+        (lib.mkOverride 900 false);
 
     systemd.services.nixcloud-container-host = {
       description = "nixcloud-container host networking (bridges, dnsmasq, NAT)";
       wants = [ "network-online.target" ];
       after = [ "network-online.target" "firewall.service" "nftables.service" ];
       wantedBy = [ "multi-user.target" ];
+      # A firewall reload may have flushed the tool's tables: set them
+      # (and every running container's filter and forwards) up again.
+      unitConfig.ReloadPropagatedFrom = [ "nftables.service" "firewall.service" ];
+      # Never restarted by activation (a new package or lxc, dnsmasq or
+      # iptables changes the unit): nixcloud-container.service requires
+      # this unit, so systemd would restart that one too, and its stop
+      # stops every container. host setup converges in place.
+      reloadIfChanged = true;
       path = toolPath;
       serviceConfig = {
         Type = "oneshot";
         RemainAfterExit = true;
         ExecStart = "${exe} host setup";
+        ExecReload = "${exe} host setup";
       };
     };
     # As contrib/systemd/nixcloud-container-autostart.service: autostart
@@ -228,6 +268,11 @@ in
         Type = "oneshot";
         RemainAfterExit = true;
         Delegate = true;
+        # The containers it starts live in this unit's cgroup (LXC makes
+        # lxc.monitor.NAME and lxc.payload.NAME below it): when autostart
+        # exits 1 for one container that failed, the default KillMode
+        # (control-group) would kill every other one. ExecStop stops them.
+        KillMode = "process";
         ExecStart = "${exe} autostart";
         ExecStop = "${pkgs.runtimeShell} -c '${exe} list | { while read -r name state rest; do [ \"$$state\" = STATE ] || [ \"$$state\" = STOPPED ] || ${exe} stop \"$$name\" --timeout 30s & done; wait; }'";
         TimeoutStartSec = "infinity";
@@ -247,6 +292,12 @@ in
         Type = "oneshot";
         RemainAfterExit = true;
         Delegate = true;
+        # The containers apply creates or restarts live in this unit's
+        # cgroup, and activation restarts the unit whenever the SPEC
+        # changes: with the default KillMode (control-group) that restart,
+        # or a failed apply, would kill them all. Only apply itself is
+        # this unit's; the containers are stopped by nixcloud-container.
+        KillMode = "process";
         ExecStart = "${exe} apply ${lib.optionalString cfg.prune "--prune "}/etc/nixcloud-container/spec.nix";
         TimeoutStartSec = "infinity";
       };

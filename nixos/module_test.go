@@ -105,6 +105,9 @@ const host = `{ nixcloud.container = {
 
 func hostWith(containers string) string { return strings.Replace(host, "CONTAINERS", containers, 1) }
 
+// nixosIDBase is where the module puts root's subordinate ids (0x70000000).
+const nixosIDBase = 1879048192
+
 // TestModuleRendersHostToml: the original's option names and `settings`
 // render a host.toml that the tool loads, with their meaning.
 func TestModuleRendersHostToml(t *testing.T) {
@@ -126,6 +129,7 @@ func TestModuleRendersHostToml(t *testing.T) {
 	want.StateDir = "/srv/ncc"
 	want.Hostonly.IsolateContainers = false
 	want.IDMap.Size = 100000
+	want.IDMap.Base = nixosIDBase
 	want.Defaults.Limits.Memory = "2G"
 	want.Internet.Uplink = "eth1"
 	want.Internet.IPv6 = hostconfig.IPv6{Prefix: "2001:db8:7::/64", Address: "2001:db8:7::1/64", Nameservers: []string{"2001:db8::53"}}
@@ -133,11 +137,11 @@ func TestModuleRendersHostToml(t *testing.T) {
 		t.Fatalf("host.toml loads as\n%+v\nwant\n%+v\n(host.toml:\n%s)", cfg, want, buf.String())
 	}
 
-	// Without the original's options, nothing but settings is rendered:
-	// the tool's defaults apply.
+	// Without the original's options, nothing but settings and the id
+	// base is rendered: the tool's defaults apply.
 	plain := numbers(mustEval(t, `{ nixcloud.container = { enable = true; package = "/x"; }; }`, "options.nixcloud.container.internal.hostSettings"))
-	if m, ok := plain.(map[string]any); !ok || len(m) != 0 {
-		t.Fatalf("default options render %v, want nothing", plain)
+	if want := map[string]any{"idmap": map[string]any{"base": int64(nixosIDBase)}}; !reflect.DeepEqual(plain, want) {
+		t.Fatalf("default options render %v, want %v", plain, want)
 	}
 }
 
@@ -257,14 +261,19 @@ func TestModuleHostSetup(t *testing.T) {
 		want any
 	}{
 		{"virtualisation/lxc/enable", true},
-		{"users/users/root/subUidRanges", []any{map[string]any{"startUid": int64(100000), "count": int64(100000 * 256)}}},
-		{"users/users/root/subGidRanges", []any{map[string]any{"startGid": int64(100000), "count": int64(100000 * 256)}}},
+		{"users/users/root/subUidRanges", []any{map[string]any{"startUid": int64(nixosIDBase), "count": int64(100000 * 256)}}},
+		{"users/users/root/subGidRanges", []any{map[string]any{"startGid": int64(nixosIDBase), "count": int64(100000 * 256)}}},
 		{"boot/kernel/sysctl/net.ipv4.ip_forward", int64(1)},
 		{"boot/kernel/sysctl/net.ipv6.conf.eth1.accept_ra", int64(2)},
 		{"networking/firewall/interfaces/brNC-internet/allowedUDPPorts", []any{int64(53), int64(67), int64(547)}},
 		{"networking/firewall/interfaces/brNC-internet/allowedTCPPorts", []any{int64(53)}},
 		{"networking/nftables/flushRuleset", false},
 		{"systemd/services/nixcloud-container-host/serviceConfig/ExecStart", "/stub/nixcloud-container/bin/nixcloud-container host setup"},
+		{"systemd/services/nixcloud-container-host/serviceConfig/ExecReload", "/stub/nixcloud-container/bin/nixcloud-container host setup"},
+		{"systemd/services/nixcloud-container-host/reloadIfChanged", true},
+		{"systemd/services/nixcloud-container/serviceConfig/KillMode", "process"},
+		{"systemd/services/nixcloud-container-apply/serviceConfig/KillMode", "process"},
+		{"systemd/services/nixcloud-container-host/unitConfig/ReloadPropagatedFrom", []any{"nftables.service", "firewall.service"}},
 		{"systemd/services/nixcloud-container/serviceConfig/ExecStart", "/stub/nixcloud-container/bin/nixcloud-container autostart"},
 		{"systemd/services/nixcloud-container-apply/serviceConfig/ExecStart", "/stub/nixcloud-container/bin/nixcloud-container apply --prune /etc/nixcloud-container/spec.nix"},
 	}
@@ -288,6 +297,73 @@ func TestModuleHostSetup(t *testing.T) {
 		if m, ok := off.(map[string]any); !ok || len(m) != 0 {
 			t.Errorf("disabled module sets %v", off)
 		}
+	}
+}
+
+// TestModuleFlushRuleset: the module's flushRuleset = false is stronger
+// than nixpkgs' own mkDefault (true before stateVersion 23.11 or with a
+// ruleset), which an equal priority would conflict with and fail the
+// host's evaluation; a host with its own ruleset keeps nixpkgs' flush.
+func TestModuleFlushRuleset(t *testing.T) {
+	requireNix(t)
+	conf := hostWith("")
+	if p := mustEval(t, conf, "priorities.flushRuleset"); p != json.Number("900") {
+		t.Fatalf("flushRuleset is defined with priority %v, want 900 (mkDefault is 1000, as nixpkgs' own)", p)
+	}
+	own := strings.Replace(conf, "{ nixcloud.container", `{ networking.nftables.ruleset = "table inet filter { }"; nixcloud.container`, 1)
+	if p := mustEval(t, own, "priorities.flushRuleset"); p != nil {
+		t.Fatalf("with the host's own ruleset, flushRuleset is still defined (priority %v)", p)
+	}
+}
+
+// TestModuleSysctlsYield: the module's sysctls never share a priority
+// with the host's own definitions (plain ones, which win, or mkDefault):
+// nixpkgs' sysctl type takes exactly one definition at the highest
+// priority, so an equal priority fails the host's evaluation.
+func TestModuleSysctlsYield(t *testing.T) {
+	requireNix(t)
+	for _, attr := range []string{"ipForward", "ipv6Forwarding", "acceptRA"} {
+		if p := mustEval(t, hostWith(""), "priorities."+attr); p != json.Number("999") {
+			t.Errorf("%s is defined with priority %v, want 999 (yields to plain 100, wins over mkDefault 1000)", attr, p)
+		}
+	}
+}
+
+// TestModuleSubIDs: root's declared subordinate id range stays clear of
+// NixOS' automatic ranges for normal users (from 100000 up) and of every
+// user's declared ones; an overlap fails an assertion naming the user.
+func TestModuleSubIDs(t *testing.T) {
+	requireNix(t)
+	users := `users.users.alice = { isNormalUser = true; autoSubUidGidRange = true; };
+	  users.users.bob = { subUidRanges = [ { startUid = 300000; count = 65536; } ]; };
+	  users.users.carol = { subGidRanges = [ { startGid = BASE; count = 65536; } ]; };`
+	with := func(base, users string) string {
+		c := strings.Replace(host, "CONTAINERS", base, 1)
+		return strings.Replace(c, "{ nixcloud.container", "{ "+users+" nixcloud.container", 1)
+	}
+	failing := func(conf string) []string {
+		var msgs []string
+		for _, a := range mustEval(t, conf, "config.assertions").([]any) {
+			if a.(map[string]any)["assertion"] != true {
+				msgs = append(msgs, a.(map[string]any)["message"].(string))
+			}
+		}
+		return msgs
+	}
+	// The default base with normal users and explicit ranges elsewhere.
+	if msgs := failing(with("", strings.Replace(users, "BASE", "40000000", 1))); len(msgs) != 0 {
+		t.Fatalf("default base: assertions fail: %v", msgs)
+	}
+	// The tool's own default, 100000, is alice's automatic block and bob's.
+	msgs := failing(with("settings.idmap.base = 100000;", strings.Replace(users, "BASE", "40000000", 1)))
+	if len(msgs) != 1 || !strings.Contains(msgs[0], "alice (NixOS' automatic ranges") || !strings.Contains(msgs[0], "bob (300000+65536)") ||
+		strings.Contains(msgs[0], "carol") {
+		t.Fatalf("base 100000: assertions %v, want one naming alice and bob", msgs)
+	}
+	// A declared range inside root's default one.
+	msgs = failing(with("", strings.Replace(users, "BASE", "1879048192", 1)))
+	if len(msgs) != 1 || !strings.Contains(msgs[0], "carol (1879048192+65536)") {
+		t.Fatalf("carol's range: assertions %v, want one naming carol", msgs)
 	}
 }
 

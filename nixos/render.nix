@@ -12,7 +12,11 @@ let
   # host.toml: the original's options first, `settings` over them.
   recursiveUpdate = a: c: a // b.mapAttrs
     (n: v: if a ? ${n} && b.isAttrs a.${n} && b.isAttrs v then recursiveUpdate a.${n} v else v) c;
-  original =
+  # Root's subordinate ids start at 0x70000000, in systemd's unused range
+  # (docs/UIDS-GIDS.md: above systemd-nspawn's, below 2^31), far from the
+  # 65536-id blocks NixOS hands its normal users from 100000 up
+  # (autoSubUidGidRange), which the tool's default 100000 would share.
+  original = recursiveUpdate { idmap.base = 1879048192; } (
     recursiveUpdate
     (if cfg.internetInterface != "" then { internet.uplink = cfg.internetInterface; } else { })
     (if cfg.ipv6.enable then {
@@ -22,7 +26,7 @@ let
       } // (if cfg.ipv6.ipv6InternetInterfaceAddress != "" then {
         address = "${cfg.ipv6.ipv6InternetInterfaceAddress}/${toString cfg.ipv6.ipv6PrefixLength}";
       } else { });
-    } else { });
+    } else { }));
   # Options left null (and empty lists and sets) are not rendered: the
   # tool's defaults apply, and a SPEC entry holds exactly what the same
   # container file would, so both build the same generation.

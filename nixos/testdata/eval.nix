@@ -33,6 +33,7 @@ let
     mkIf = condition: content: { _type = "if"; inherit condition content; };
     mkMerge = contents: { _type = "merge"; inherit contents; };
     mkDefault = content: { _type = "override"; priority = 1000; inherit content; };
+    mkOverride = priority: content: { _type = "override"; inherit priority content; };
     optional = c: x: if c then [ x ] else [ ];
     optionalAttrs = c: x: if c then x else { };
     optionalString = c: s: if c then s else "";
@@ -104,11 +105,32 @@ let
     else c;
 
   module = import ../module.nix { inherit config lib pkgs; };
-  config = (evalOpts [ ] module.options (b.removeAttrs configuration [ "nix" ])) // {
+  # users and networking are NixOS' options: passed through as given.
+  config = (evalOpts [ ] module.options (b.removeAttrs configuration [ "nix" "users" "networking" ])) // {
     nix.package = fake "nix";
+    users = configuration.users or { };
+    networking = configuration.networking or { };
   };
+
+  # The priority of the module's definition at a path (100 for a plain
+  # one, mkDefault 1000), with mkIf and mkMerge resolved; null if none.
+  priority = v: path:
+    if isTagged v && v._type == "if" then (if v.condition then priority v.content path else null)
+    else if isTagged v && v._type == "merge" then b.foldl' (a: c: if c == null then a else c) null (map (x: priority x path) v.contents)
+    else if isTagged v && v._type == "override" && path == [ ] then v.priority
+    else if isTagged v && v._type == "override" then priority v.content path
+    else if path == [ ] then 100
+    else if b.isAttrs v && v ? ${b.head path} then priority v.${b.head path} (b.tail path)
+    else null;
 in
 {
   options = config;
   config = resolve module.config;
+  priorities = b.mapAttrs (_: p: priority module.config (b.filter b.isString (b.split "/" p)))
+    {
+      flushRuleset = "networking/nftables/flushRuleset";
+      ipForward = "boot/kernel/sysctl/net.ipv4.ip_forward";
+      ipv6Forwarding = "boot/kernel/sysctl/net.ipv6.conf.all.forwarding";
+      acceptRA = "boot/kernel/sysctl/net.ipv6.conf.eth1.accept_ra";
+    };
 }
