@@ -90,7 +90,9 @@ func readSwitch(code int, out string) switchVerdict {
 	sc := bufio.NewScanner(strings.NewReader(out))
 	sc.Buffer(make([]byte, 0, 4096), switchTail)
 	for sc.Scan() {
-		line := strings.TrimSpace(sc.Text())
+		// The guest writes this output: keep its terminal controls out
+		// of the warning the admin's terminal prints.
+		line := strings.TrimSpace(strings.Map(noControl, sc.Text()))
 		switch {
 		case strings.HasPrefix(line, "Activation script snippet '"):
 			snippets = append(snippets, line)
@@ -137,4 +139,12 @@ func readSwitch(code int, out string) switchVerdict {
 		return switchVerdict{Restart: true, Warning: fmt.Sprintf("switch-to-configuration exited %d (its pre-switch checks refused to switch in place; nothing was switched): restarted into it", code)}
 	}
 	return switchVerdict{Failed: true}
+}
+
+// noControl replaces control characters (C0, DEL, C1) with '?'.
+func noControl(r rune) rune {
+	if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) {
+		return '?'
+	}
+	return r
 }

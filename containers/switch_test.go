@@ -19,6 +19,7 @@ func TestReadSwitch(t *testing.T) {
 		{code: 4, out: "starting the following units: a.service\nwarning: the following units failed: a.service, b.service\n\n● a.service\n",
 			warn: "exited 4 (switched; failed units: a.service, b.service)"},
 		{code: 4, out: "warning: user activation for alice failed\n", warn: "user activation failed for alice"},
+		{code: 4, out: "warning: the following units failed: a\x1b]52;c;ZXZpbA==\x07.service\n", warn: "failed units: a?]52;c;ZXZpbA==?.service"},
 		{code: 4, out: "", warn: "some units failed: see 'systemctl --failed'"},
 		{code: 100, out: "", warn: "exited 100", restart: true},
 		{code: 1, out: "Pre-switch check 'switchInhibitors' failed\nPre-switch checks failed\n", warn: "pre-switch checks refused", restart: true},
