@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/nixcloud/nixcloud-container/lxc"
 )
@@ -34,7 +35,7 @@ func (m *Manager) switchInPlace(name string) (int, string, error) {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		io.Copy(io.MultiWriter(m.Progress, tail), r)
+		io.Copy(io.MultiWriter(&plainWriter{w: m.Progress}, tail), r)
 	}()
 	code, err := m.Run(name, []string{lxc.GuestProfileDir + "/system/bin/switch-to-configuration", "switch"},
 		Stdio{Stdin: devNull(), Stdout: w, Stderr: w, Terminal: TerminalOff})
@@ -139,6 +140,40 @@ func readSwitch(code int, out string) switchVerdict {
 		return switchVerdict{Restart: true, Warning: fmt.Sprintf("switch-to-configuration exited %d (its pre-switch checks refused to switch in place; nothing was switched): restarted into it", code)}
 	}
 	return switchVerdict{Failed: true}
+}
+
+// plainWriter passes text on without terminal controls: the guest writes
+// what switch-to-configuration prints, and it goes to the admin's
+// terminal. Newlines and tabs stay. A UTF-8 sequence cut by a write is
+// kept for the next one.
+type plainWriter struct {
+	w    io.Writer
+	rest []byte
+}
+
+func (p *plainWriter) Write(b []byte) (int, error) {
+	buf := append(p.rest, b...)
+	cut := len(buf)
+	// Hold back an incomplete sequence at the end (at most 3 bytes).
+	for i := len(buf) - 1; i >= 0 && i >= len(buf)-3; i-- {
+		if utf8.RuneStart(buf[i]) {
+			if !utf8.FullRune(buf[i:]) {
+				cut = i
+			}
+			break
+		}
+	}
+	p.rest = append([]byte(nil), buf[cut:]...)
+	out := []byte(strings.Map(func(r rune) rune {
+		if r == '\n' || r == '\t' {
+			return r
+		}
+		return noControl(r)
+	}, string(buf[:cut])))
+	if _, err := p.w.Write(out); err != nil {
+		return 0, err
+	}
+	return len(b), nil
 }
 
 // noControl replaces control characters (C0, DEL, C1) with '?'.

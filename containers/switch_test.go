@@ -44,3 +44,26 @@ func TestTailBuffer(t *testing.T) {
 		t.Fatalf("tail %q, want cdefg", got)
 	}
 }
+
+func TestPlainWriter(t *testing.T) {
+	var b strings.Builder
+	w := &plainWriter{w: &b}
+	n, err := w.Write([]byte("ok\tunit\n\x1b[2J\x9b1m\r"))
+	if err != nil || n != 16 {
+		t.Fatalf("Write: %d, %v", n, err)
+	}
+	if got := b.String(); got != "ok\tunit\n?[2J\uFFFD1m?" {
+		t.Fatalf("wrote %q", got)
+	}
+}
+
+func TestPlainWriterKeepsSplitRunes(t *testing.T) {
+	var b strings.Builder
+	w := &plainWriter{w: &b}
+	bullet := []byte("● a.service\n")
+	w.Write(bullet[:2])
+	w.Write(bullet[2:])
+	if got := b.String(); got != "● a.service\n" {
+		t.Fatalf("wrote %q", got)
+	}
+}
