@@ -83,7 +83,7 @@ func InitPID(lxcpath, name string) (int, error) {
 }
 
 // startHelperArg0 is the argv[0] under which the binary re-executes itself
-// to start a container (see init in reexec.go).
+// to start a container (see starthelper.c; the names there must match).
 const startHelperArg0 = "nixcloud-container-lxc-start"
 
 // startHelperRunning is the start helper's exit status for ErrRunning.
@@ -96,7 +96,9 @@ const startHelperRunning = 3
 // leaves a child with one thread, a dead Go runtime still holding signal
 // handlers, and whatever the caller had open; so, like Incus' forkstart,
 // the start runs in a freshly executed copy of this binary that does
-// nothing else (see reexec.go).
+// nothing else: a C constructor (starthelper.c) starts the container
+// before the Go runtime is even set up, so the monitor is a fork of a
+// process that holds liblxc and nothing more.
 func Start(lxcpath, name string) error {
 	self, err := os.Executable()
 	if err != nil {
@@ -117,28 +119,6 @@ func Start(lxcpath, name string) error {
 			msg = err.Error()
 		}
 		return fmt.Errorf("start: %s%s", msg, logErrors(lxcpath, name))
-	}
-	return nil
-}
-
-// startInProcess is what the re-executed helper runs.
-func startInProcess(lxcpath, name string) error {
-	c, err := open(lxcpath, name)
-	if err != nil {
-		return err
-	}
-	defer c.Release()
-	if !c.Defined() {
-		return ErrNotDefined
-	}
-	if c.Running() {
-		return ErrRunning
-	}
-	if err := c.Start(); err != nil {
-		return err
-	}
-	if !c.Wait(liblxc.RUNNING, 30*time.Second) {
-		return errors.New("container did not reach RUNNING")
 	}
 	return nil
 }
