@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 
 	"github.com/coreos/go-iptables/iptables"
 )
@@ -28,31 +29,122 @@ type firewall interface {
 	Dump(table string) ([]string, error)
 }
 
-// xtables is go-iptables for one family, plus Dump.
+// xtables is go-iptables for one family, plus Dump. go-iptables runs
+// `iptables --version` when it is set up, so that happens at its first use:
+// a start whose rules are all in place (Dump shows them) runs no iptables
+// process but the Dump of each table.
 type xtables struct {
-	*iptables.IPTables
-	bin string
+	proto iptables.Protocol
+	bin   string
+	once  sync.Once
+	ipt   *iptables.IPTables
+	err   error
 }
 
 // newFirewall builds the real go-iptables runner for one family.
 func newFirewall(proto iptables.Protocol) (firewall, error) {
-	ipt, err := iptables.New(iptables.IPFamily(proto), iptables.Timeout(30))
-	if err != nil {
-		return nil, err
-	}
 	bin := "iptables"
 	if proto == iptables.ProtocolIPv6 {
 		bin = "ip6tables"
 	}
-	if bin, err = exec.LookPath(bin); err != nil {
+	bin, err := exec.LookPath(bin)
+	if err != nil {
 		return nil, err
 	}
-	return xtables{ipt, bin}, nil
+	return &xtables{proto: proto, bin: bin}, nil
+}
+
+// get sets go-iptables up on first use.
+func (x *xtables) get() (*iptables.IPTables, error) {
+	x.once.Do(func() {
+		x.ipt, x.err = iptables.New(iptables.IPFamily(x.proto), iptables.Timeout(30))
+	})
+	return x.ipt, x.err
+}
+
+func (x *xtables) ChainExists(table, chain string) (bool, error) {
+	ipt, err := x.get()
+	if err != nil {
+		return false, err
+	}
+	return ipt.ChainExists(table, chain)
+}
+
+func (x *xtables) NewChain(table, chain string) error {
+	ipt, err := x.get()
+	if err != nil {
+		return err
+	}
+	return ipt.NewChain(table, chain)
+}
+
+func (x *xtables) ClearChain(table, chain string) error {
+	ipt, err := x.get()
+	if err != nil {
+		return err
+	}
+	return ipt.ClearChain(table, chain)
+}
+
+func (x *xtables) DeleteChain(table, chain string) error {
+	ipt, err := x.get()
+	if err != nil {
+		return err
+	}
+	return ipt.DeleteChain(table, chain)
+}
+
+func (x *xtables) ListChains(table string) ([]string, error) {
+	ipt, err := x.get()
+	if err != nil {
+		return nil, err
+	}
+	return ipt.ListChains(table)
+}
+
+func (x *xtables) List(table, chain string) ([]string, error) {
+	ipt, err := x.get()
+	if err != nil {
+		return nil, err
+	}
+	return ipt.List(table, chain)
+}
+
+func (x *xtables) Exists(table, chain string, rulespec ...string) (bool, error) {
+	ipt, err := x.get()
+	if err != nil {
+		return false, err
+	}
+	return ipt.Exists(table, chain, rulespec...)
+}
+
+func (x *xtables) Append(table, chain string, rulespec ...string) error {
+	ipt, err := x.get()
+	if err != nil {
+		return err
+	}
+	return ipt.Append(table, chain, rulespec...)
+}
+
+func (x *xtables) Insert(table, chain string, pos int, rulespec ...string) error {
+	ipt, err := x.get()
+	if err != nil {
+		return err
+	}
+	return ipt.Insert(table, chain, pos, rulespec...)
+}
+
+func (x *xtables) DeleteById(table, chain string, id int) error {
+	ipt, err := x.get()
+	if err != nil {
+		return err
+	}
+	return ipt.DeleteById(table, chain, id)
 }
 
 // Dump runs `iptables -w 30 -t TABLE -S` once: go-iptables lists only one
 // chain at a time.
-func (x xtables) Dump(table string) ([]string, error) {
+func (x *xtables) Dump(table string) ([]string, error) {
 	var stderr bytes.Buffer
 	cmd := exec.Command(x.bin, "-w", "30", "-t", table, "-S")
 	cmd.Stderr = &stderr
