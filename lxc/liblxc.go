@@ -59,8 +59,8 @@ func WriteConfig(lxcpath, name string, items Items) error {
 	return nil
 }
 
-// State returns LXC's word for the container's state (RUNNING, STOPPED, ...).
-func State(lxcpath, name string) (string, error) {
+// stateLiblxc returns the container's state as liblxc says it.
+func stateLiblxc(lxcpath, name string) (string, error) {
 	c, err := open(lxcpath, name)
 	if err != nil {
 		return "", err
