@@ -2,6 +2,8 @@ package integration
 
 import (
 	"encoding/json"
+	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"sort"
@@ -130,5 +132,84 @@ func TestAutostartJobs(t *testing.T) {
 		if got := h.state(n); got != want {
 			t.Errorf("%s: %s after autostart, want %s", n, got, want)
 		}
+	}
+}
+
+// nixLog runs the tool with nix-instantiate, nix-build and nix-env behind
+// shims that log each call (one line: program and arguments) and run the
+// real program; it returns the result and the calls.
+func (h *host) nixLog(args ...string) (result, []string) {
+	h.t.Helper()
+	shims := filepath.Join(h.dir, "nix-shims")
+	logFile := filepath.Join(h.dir, "nix-calls.log")
+	if _, err := os.Stat(shims); err != nil {
+		if err := os.MkdirAll(shims, 0o755); err != nil {
+			h.t.Fatal(err)
+		}
+		for _, prog := range []string{"nix-instantiate", "nix-build", "nix-env"} {
+			real, err := exec.LookPath(prog)
+			if err != nil {
+				h.t.Fatal(err)
+			}
+			script := fmt.Sprintf("#!/bin/sh\necho \"%s $*\" >> %s\nexec %s \"$@\"\n", prog, logFile, real)
+			if err := os.WriteFile(filepath.Join(shims, prog), []byte(script), 0o755); err != nil {
+				h.t.Fatal(err)
+			}
+		}
+	}
+	os.Remove(logFile)
+	cmd := h.command(args...)
+	cmd.Env = append(cmd.Env, "PATH="+shims+":"+os.Getenv("PATH"))
+	r := h.runCmd(cmd, args)
+	data, _ := os.ReadFile(logFile)
+	return r, strings.Split(strings.TrimSpace(string(data)), "\n")
+}
+
+// TestEvaluateOnce: create and update evaluate the container file once
+// (settings and generation from one nix-instantiate; nix-build only
+// realises the evaluated derivation), and an update that changes nothing
+// runs nothing but that one nix-instantiate.
+func TestEvaluateOnce(t *testing.T) {
+	h := newHost(t, "")
+	file := h.busyboxFile("c.nix", "", "")
+	r, calls := h.nixLog("create", "c", file)
+	if r.code != 0 {
+		t.Fatalf("create: exit %d: %s", r.code, r.stderr)
+	}
+	if len(calls) != 3 || !strings.HasPrefix(calls[0], "nix-instantiate ") || !strings.HasPrefix(calls[1], "nix-build /nix/store/") ||
+		!strings.Contains(strings.Fields(calls[1])[1], ".drv") || !strings.HasPrefix(calls[2], "nix-env ") {
+		t.Errorf("create ran %q: want one nix-instantiate, nix-build of its derivation, nix-env", calls)
+	}
+	r, calls = h.nixLog("update", "c")
+	if r.code != 0 {
+		t.Fatalf("no-op update: exit %d: %s", r.code, r.stderr)
+	}
+	if len(calls) != 1 || !strings.HasPrefix(calls[0], "nix-instantiate ") {
+		t.Errorf("no-op update ran %q: want one nix-instantiate and nothing else", calls)
+	}
+	// A changed file: still one evaluation, a build of its derivation and
+	// the new generation.
+	h.busyboxFile("c.nix", `marker = "changed";`, "")
+	r, calls = h.nixLog("update", "c")
+	if r.code != 0 {
+		t.Fatalf("update: exit %d: %s", r.code, r.stderr)
+	}
+	var inst, build int
+	for _, c := range calls {
+		switch {
+		case strings.HasPrefix(c, "nix-instantiate "):
+			inst++
+		case strings.HasPrefix(c, "nix-build "):
+			build++
+			if !strings.Contains(strings.Fields(c)[1], ".drv") {
+				t.Errorf("update evaluated again: %q", c)
+			}
+		}
+	}
+	if inst != 1 || build != 1 {
+		t.Errorf("update ran %q: want one nix-instantiate and one nix-build", calls)
+	}
+	if gens := h.generations("c"); len(gens) != 2 || !gens[1].Current {
+		t.Errorf("after the update: generations %+v, want a second, current one", gens)
 	}
 }
