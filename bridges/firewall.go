@@ -36,6 +36,11 @@ type firewall interface {
 type xtables struct {
 	proto iptables.Protocol
 	bin   string
+	// save is iptables-save of the same family and backend ("" if there
+	// is none): one run lists every table, and stays valid until the
+	// next change made through this runner.
+	save  string
+	saved map[string][]string
 	once  sync.Once
 	ipt   *iptables.IPTables
 	err   error
@@ -47,11 +52,12 @@ func newFirewall(proto iptables.Protocol) (firewall, error) {
 	if proto == iptables.ProtocolIPv6 {
 		bin = "ip6tables"
 	}
-	bin, err := exec.LookPath(bin)
+	path, err := exec.LookPath(bin)
 	if err != nil {
 		return nil, err
 	}
-	return &xtables{proto: proto, bin: bin}, nil
+	save, _ := exec.LookPath(bin + "-save")
+	return &xtables{proto: proto, bin: path, save: save}, nil
 }
 
 // get sets go-iptables up on first use.
@@ -71,6 +77,7 @@ func (x *xtables) ChainExists(table, chain string) (bool, error) {
 }
 
 func (x *xtables) NewChain(table, chain string) error {
+	x.saved = nil
 	ipt, err := x.get()
 	if err != nil {
 		return err
@@ -79,6 +86,7 @@ func (x *xtables) NewChain(table, chain string) error {
 }
 
 func (x *xtables) ClearChain(table, chain string) error {
+	x.saved = nil
 	ipt, err := x.get()
 	if err != nil {
 		return err
@@ -87,6 +95,7 @@ func (x *xtables) ClearChain(table, chain string) error {
 }
 
 func (x *xtables) DeleteChain(table, chain string) error {
+	x.saved = nil
 	ipt, err := x.get()
 	if err != nil {
 		return err
@@ -119,6 +128,7 @@ func (x *xtables) Exists(table, chain string, rulespec ...string) (bool, error) 
 }
 
 func (x *xtables) Append(table, chain string, rulespec ...string) error {
+	x.saved = nil
 	ipt, err := x.get()
 	if err != nil {
 		return err
@@ -127,6 +137,7 @@ func (x *xtables) Append(table, chain string, rulespec ...string) error {
 }
 
 func (x *xtables) Insert(table, chain string, pos int, rulespec ...string) error {
+	x.saved = nil
 	ipt, err := x.get()
 	if err != nil {
 		return err
@@ -135,6 +146,7 @@ func (x *xtables) Insert(table, chain string, pos int, rulespec ...string) error
 }
 
 func (x *xtables) DeleteById(table, chain string, id int) error {
+	x.saved = nil
 	ipt, err := x.get()
 	if err != nil {
 		return err
@@ -142,9 +154,27 @@ func (x *xtables) DeleteById(table, chain string, id int) error {
 	return ipt.DeleteById(table, chain, id)
 }
 
-// Dump runs `iptables -w 30 -t TABLE -S` once: go-iptables lists only one
-// chain at a time.
+// Dump lists every chain and rule of a table as `iptables -S` prints
+// them. With iptables-save, one run lists every table and later calls
+// are answered from it until a change through x; without, it runs
+// `iptables -w 30 -t TABLE -S` (go-iptables lists one chain at a time).
 func (x *xtables) Dump(table string) ([]string, error) {
+	if x.save != "" {
+		if x.saved == nil {
+			var stderr bytes.Buffer
+			cmd := exec.Command(x.save)
+			cmd.Stderr = &stderr
+			out, err := cmd.Output()
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w: %s", filepath.Base(x.save), err, strings.TrimSpace(stderr.String()))
+			}
+			x.saved = parseSave(string(out))
+		}
+		if lines, ok := x.saved[table]; ok {
+			return lines, nil
+		}
+		// A table nothing has used yet is not in the listing; -S loads it.
+	}
 	var stderr bytes.Buffer
 	cmd := exec.Command(x.bin, "-w", "30", "-t", table, "-S")
 	cmd.Stderr = &stderr
@@ -153,6 +183,32 @@ func (x *xtables) Dump(table string) ([]string, error) {
 		return nil, fmt.Errorf("%s -t %s -S: %w: %s", filepath.Base(x.bin), table, err, strings.TrimSpace(stderr.String()))
 	}
 	return strings.Split(strings.TrimRight(string(out), "\n"), "\n"), nil
+}
+
+// parseSave turns iptables-save output into `iptables -S` lines per
+// table: ":CHAIN POLICY [n:m]" is "-P CHAIN POLICY" for a built-in chain
+// and "-N CHAIN" for another (policy "-"); rules are printed alike.
+func parseSave(out string) map[string][]string {
+	tables := map[string][]string{}
+	table := ""
+	for _, l := range strings.Split(out, "\n") {
+		switch {
+		case strings.HasPrefix(l, "*"):
+			table = l[1:]
+			tables[table] = nil
+		case table == "" || l == "" || l == "COMMIT" || strings.HasPrefix(l, "#"):
+		case strings.HasPrefix(l, ":"):
+			f := strings.Fields(l[1:])
+			if len(f) >= 2 && f[1] != "-" {
+				tables[table] = append(tables[table], "-P "+f[0]+" "+f[1])
+			} else if len(f) >= 1 {
+				tables[table] = append(tables[table], "-N "+f[0])
+			}
+		default:
+			tables[table] = append(tables[table], l)
+		}
+	}
+	return tables
 }
 
 // chainListed reports whether c, all its rules and its jumps are in the
