@@ -199,10 +199,12 @@ func runAutostart(ctx context.Context, entries []autostartEntry, jobs int,
 }
 
 // DefaultAutostartJobs is how many containers autostart starts at once
-// unless told: one per CPU, at least two (a start mostly waits for
-// liblxc, nft and the guest's first steps).
+// unless told: four per CPU. A start mostly waits (for the host network
+// lock, nft, liblxc's helpers and the guest's first steps); on 2 cores,
+// 16 containers took 730 ms one after the other, 450 ms 2 at once, 360 ms
+// 8 at once.
 func DefaultAutostartJobs() int {
-	return max(2, runtime.NumCPU())
+	return 4 * runtime.NumCPU()
 }
 
 // sleepCtx waits d or until ctx is done.
