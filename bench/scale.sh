@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Scale: N busybox containers with autostart = true, in namespaces of their
-# own. Times, one after the other: N creates, N starts, list --json (and
+# own. Times, one after the other: N creates, N starts (and counts the
+# containers that reach the hostonly bridge), list --json (and
 # lxc-ls -f) with all running, memory per container (the drop of
 # MemAvailable over the starts / N, and the median payload cgroup) and the LXC monitor's
 # RSS (against one left by raw lxc-start), N terminates, autostart
@@ -32,6 +33,12 @@ inns_sh '
   ts=$(total each start)
   echo "start x$n: $ts s"
   mem1=$(avail)
+  gw=$(ip -4 -o addr show dev brNC-hostonly | awk "{ split(\$4, a, \"/\"); print a[1]; exit }")
+  reach=0
+  for c in $names; do
+    if "$bin" run "$c" -- ping -c 1 -W 2 "$gw" >/dev/null 2>&1; then reach=$((reach + 1)); fi
+  done
+  echo "reachable (each pings the hostonly bridge $gw): $reach of $n"
   list=$(for i in 1 2 3 4 5; do ms "$bin" list --json; done | median)
   lxcls=$(for i in 1 2 3; do ms lxc-ls -f -P "$lxcpath"; done | median)
   echo "list --json: $list ms; lxc-ls -f: $lxcls ms"
@@ -61,4 +68,5 @@ inns_sh '
   echo "ROW|LXC monitor RSS (kB)|$rss|lxc-start $lxcrss|$rss/$lxcrss|<= lxc-start"
   echo "ROW|LXC monitor, private RSS (kB)|$anon|lxc-start $lxcanon|$anon/$lxcanon|<= lxc-start"
   echo "ROW|memory per container (kB)|$per|payload cgroup $payload||500 running"
+  echo "ROW|containers reachable|$reach of $n|-||all"
 ' "$n" $names
