@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 
 	"github.com/coreos/go-iptables/iptables"
 )
@@ -28,31 +29,152 @@ type firewall interface {
 	Dump(table string) ([]string, error)
 }
 
-// xtables is go-iptables for one family, plus Dump.
+// xtables is go-iptables for one family, plus Dump. go-iptables runs
+// `iptables --version` when it is set up, so that happens at its first use:
+// a start whose rules are all in place (Dump shows them) runs no iptables
+// process but the Dump of each table.
 type xtables struct {
-	*iptables.IPTables
-	bin string
+	proto iptables.Protocol
+	bin   string
+	// save is iptables-save of the same family and backend ("" if there
+	// is none): one run lists every table, and stays valid until the
+	// next change made through this runner.
+	save  string
+	saved map[string][]string
+	once  sync.Once
+	ipt   *iptables.IPTables
+	err   error
 }
 
 // newFirewall builds the real go-iptables runner for one family.
 func newFirewall(proto iptables.Protocol) (firewall, error) {
-	ipt, err := iptables.New(iptables.IPFamily(proto), iptables.Timeout(30))
-	if err != nil {
-		return nil, err
-	}
 	bin := "iptables"
 	if proto == iptables.ProtocolIPv6 {
 		bin = "ip6tables"
 	}
-	if bin, err = exec.LookPath(bin); err != nil {
+	path, err := exec.LookPath(bin)
+	if err != nil {
 		return nil, err
 	}
-	return xtables{ipt, bin}, nil
+	save, _ := exec.LookPath(bin + "-save")
+	return &xtables{proto: proto, bin: path, save: save}, nil
 }
 
-// Dump runs `iptables -w 30 -t TABLE -S` once: go-iptables lists only one
-// chain at a time.
-func (x xtables) Dump(table string) ([]string, error) {
+// get sets go-iptables up on first use.
+func (x *xtables) get() (*iptables.IPTables, error) {
+	x.once.Do(func() {
+		x.ipt, x.err = iptables.New(iptables.IPFamily(x.proto), iptables.Timeout(30))
+	})
+	return x.ipt, x.err
+}
+
+func (x *xtables) ChainExists(table, chain string) (bool, error) {
+	ipt, err := x.get()
+	if err != nil {
+		return false, err
+	}
+	return ipt.ChainExists(table, chain)
+}
+
+func (x *xtables) NewChain(table, chain string) error {
+	x.saved = nil
+	ipt, err := x.get()
+	if err != nil {
+		return err
+	}
+	return ipt.NewChain(table, chain)
+}
+
+func (x *xtables) ClearChain(table, chain string) error {
+	x.saved = nil
+	ipt, err := x.get()
+	if err != nil {
+		return err
+	}
+	return ipt.ClearChain(table, chain)
+}
+
+func (x *xtables) DeleteChain(table, chain string) error {
+	x.saved = nil
+	ipt, err := x.get()
+	if err != nil {
+		return err
+	}
+	return ipt.DeleteChain(table, chain)
+}
+
+func (x *xtables) ListChains(table string) ([]string, error) {
+	ipt, err := x.get()
+	if err != nil {
+		return nil, err
+	}
+	return ipt.ListChains(table)
+}
+
+func (x *xtables) List(table, chain string) ([]string, error) {
+	ipt, err := x.get()
+	if err != nil {
+		return nil, err
+	}
+	return ipt.List(table, chain)
+}
+
+func (x *xtables) Exists(table, chain string, rulespec ...string) (bool, error) {
+	ipt, err := x.get()
+	if err != nil {
+		return false, err
+	}
+	return ipt.Exists(table, chain, rulespec...)
+}
+
+func (x *xtables) Append(table, chain string, rulespec ...string) error {
+	x.saved = nil
+	ipt, err := x.get()
+	if err != nil {
+		return err
+	}
+	return ipt.Append(table, chain, rulespec...)
+}
+
+func (x *xtables) Insert(table, chain string, pos int, rulespec ...string) error {
+	x.saved = nil
+	ipt, err := x.get()
+	if err != nil {
+		return err
+	}
+	return ipt.Insert(table, chain, pos, rulespec...)
+}
+
+func (x *xtables) DeleteById(table, chain string, id int) error {
+	x.saved = nil
+	ipt, err := x.get()
+	if err != nil {
+		return err
+	}
+	return ipt.DeleteById(table, chain, id)
+}
+
+// Dump lists every chain and rule of a table as `iptables -S` prints
+// them. With iptables-save, one run lists every table and later calls
+// are answered from it until a change through x; without, it runs
+// `iptables -w 30 -t TABLE -S` (go-iptables lists one chain at a time).
+func (x *xtables) Dump(table string) ([]string, error) {
+	if x.save != "" {
+		if x.saved == nil {
+			var stderr bytes.Buffer
+			cmd := exec.Command(x.save)
+			cmd.Stderr = &stderr
+			out, err := cmd.Output()
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w: %s", filepath.Base(x.save), err, strings.TrimSpace(stderr.String()))
+			}
+			x.saved = parseSave(string(out))
+		}
+		if lines, ok := x.saved[table]; ok {
+			return lines, nil
+		}
+		// A table nothing has used yet is not in the listing; -S loads it.
+	}
 	var stderr bytes.Buffer
 	cmd := exec.Command(x.bin, "-w", "30", "-t", table, "-S")
 	cmd.Stderr = &stderr
@@ -61,6 +183,32 @@ func (x xtables) Dump(table string) ([]string, error) {
 		return nil, fmt.Errorf("%s -t %s -S: %w: %s", filepath.Base(x.bin), table, err, strings.TrimSpace(stderr.String()))
 	}
 	return strings.Split(strings.TrimRight(string(out), "\n"), "\n"), nil
+}
+
+// parseSave turns iptables-save output into `iptables -S` lines per
+// table: ":CHAIN POLICY [n:m]" is "-P CHAIN POLICY" for a built-in chain
+// and "-N CHAIN" for another (policy "-"); rules are printed alike.
+func parseSave(out string) map[string][]string {
+	tables := map[string][]string{}
+	table := ""
+	for _, l := range strings.Split(out, "\n") {
+		switch {
+		case strings.HasPrefix(l, "*"):
+			table = l[1:]
+			tables[table] = nil
+		case table == "" || l == "" || l == "COMMIT" || strings.HasPrefix(l, "#"):
+		case strings.HasPrefix(l, ":"):
+			f := strings.Fields(l[1:])
+			if len(f) >= 2 && f[1] != "-" {
+				tables[table] = append(tables[table], "-P "+f[0]+" "+f[1])
+			} else if len(f) >= 1 {
+				tables[table] = append(tables[table], "-N "+f[0])
+			}
+		default:
+			tables[table] = append(tables[table], l)
+		}
+	}
+	return tables
 }
 
 // chainListed reports whether c, all its rules and its jumps are in the

@@ -154,11 +154,11 @@ func (m *Manager) Create(ctx context.Context, name, file string, opts CreateOpti
 	if err != nil {
 		return wrap(name, "create", err)
 	}
-	in := generations.Input{File: abs, Name: name}
-	settings, err := nix.EvalSettings(ctx, in)
+	ev, err := nix.Evaluate(ctx, generations.Input{File: abs, Name: name})
 	if err != nil {
 		return wrap(name, "evaluate", err)
 	}
+	settings := ev.Settings
 	if err := m.checkSettings(settings); err != nil {
 		return wrap(name, "container file", err)
 	}
@@ -189,7 +189,7 @@ func (m *Manager) Create(ctx context.Context, name, file string, opts CreateOpti
 
 	prof := m.profile(name, nix)
 	r.Add(func() { prof.Remove() })
-	if _, err := m.build(ctx, rec, abs, nix, prof); err != nil {
+	if _, err := m.build(ctx, rec, abs, nix, prof, ev); err != nil {
 		return err
 	}
 	step("create:built")
@@ -455,13 +455,28 @@ func (m *Manager) releaseSubIDs(name string, rng idmap.Range, files []string) er
 
 // build builds the record's container file into a new generation of the
 // profile; added is false when the build equals the current generation.
-func (m *Manager) build(ctx context.Context, rec *records.Record, file string, nix generations.Nix, prof generations.Profile) (added bool, err error) {
+// A path apply built already (m.prebuilt) is not built again. When ev
+// evaluated the same generation, nothing is evaluated again: the current
+// generation's output needs no build at all, another one is built from
+// ev's derivation.
+func (m *Manager) build(ctx context.Context, rec *records.Record, file string, nix generations.Nix, prof generations.Profile, ev *generations.Evaluation) (added bool, err error) {
 	in := guestInput(file, rec)
 	path, ok := m.prebuilt[in]
-	if !ok {
-		if path, err = nix.Build(ctx, in); err != nil {
-			return false, wrap(rec.Name, "build", err)
+	switch {
+	case ok:
+	case ev != nil && ev.For(in):
+		if cur, err := prof.Current(); err == nil && cur.StorePath == ev.Out {
+			return false, nil
 		}
+		path, err = nix.BuildEvaluated(ctx, ev)
+		if errors.Is(err, generations.ErrDerivationGone) {
+			path, err = nix.Build(ctx, in)
+		}
+	default:
+		path, err = nix.Build(ctx, in)
+	}
+	if err != nil {
+		return false, wrap(rec.Name, "build", err)
 	}
 	_, added, err = prof.Add(ctx, path)
 	if err != nil {

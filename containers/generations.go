@@ -82,11 +82,14 @@ func (m *Manager) Update(ctx context.Context, name, file string, lxcArgs []strin
 	if err != nil {
 		return Result{}, wrap(name, "profile", err)
 	}
-	in := generations.Input{File: abs, Name: name}
-	settings, err := nix.EvalSettings(ctx, in)
+	// One evaluation: with the record's address, the generation's
+	// derivation comes with the settings; it is built without evaluating
+	// again unless the settings change the address (see build).
+	ev, err := nix.Evaluate(ctx, guestInput(abs, rec))
 	if err != nil {
 		return Result{}, wrap(name, "evaluate", err)
 	}
+	settings := ev.Settings
 	if err := m.checkSettings(settings); err != nil {
 		return Result{}, wrap(name, "container file", err)
 	}
@@ -117,7 +120,7 @@ func (m *Manager) Update(ctx context.Context, name, file string, lxcArgs []strin
 	if err := m.checkOwnBridges(rec); err != nil {
 		return Result{}, errors.Join(err, m.saveLocked(&saved))
 	}
-	added, err := m.build(ctx, rec, abs, nix, prof)
+	added, err := m.build(ctx, rec, abs, nix, prof, ev)
 	if err != nil {
 		if rerr := m.saveLocked(&saved); rerr != nil {
 			err = errors.Join(err, rerr)

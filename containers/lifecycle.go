@@ -545,42 +545,24 @@ func (m *Manager) List(report func(error)) ([]Info, error) {
 	for _, b := range bad {
 		report(b)
 	}
+	// Each container's state, generation and settings are read
+	// concurrently (liblxc's state query, the profile folder, the
+	// generation's settings); the records were read once above.
+	infos := make([]Info, len(recs))
+	settings := make([]*generations.Settings, len(recs))
+	keep := make([]bool, len(recs))
+	parallel(len(recs), listWorkers, func(i int) {
+		infos[i], settings[i], keep[i] = m.info(recs[i])
+	})
 	out := []Info{}
 	linkSettings := map[string]*generations.Settings{}
-	for _, rec := range recs {
-		info := Info{Name: rec.Name, Slot: rec.Slot, UIDBase: rec.UIDBase, Addresses: Addresses(rec)}
-		if rec.Declared != nil {
-			info.Declared, info.Dropped = true, rec.Declared.Dropped
-		}
-		interrupted := ""
-		if rec.Creating {
-			interrupted = "create"
-		} else if rec.Intent != nil {
-			interrupted = rec.Intent.Op
-		}
-		if interrupted != "" && !m.Store.Busy(rec.Name) {
-			info.Interrupted = interrupted
-		}
-		if rec.Creating {
-			if info.Interrupted == "" {
-				continue // being created right now
-			}
-			info.State = "INTERRUPTED"
-			out = append(out, info)
-			continue
-		}
-		info.State, err = lxc.State(m.Cfg.ContainersDir(), rec.Name)
-		if err != nil {
-			info.State = "BROKEN"
-		}
-		if gen, err := m.profile(rec.Name, generations.Nix{}).Current(); err == nil {
-			info.Generation = gen.Number
-			if s, err := gen.Settings(); err == nil {
-				info.Autostart = s.Autostart
-				linkSettings[rec.Name] = s
+	for i := range infos {
+		if keep[i] {
+			out = append(out, infos[i])
+			if settings[i] != nil {
+				linkSettings[infos[i].Name] = settings[i]
 			}
 		}
-		out = append(out, info)
 	}
 	plan := planLinks(m.Cfg, recs, linkSettings)
 	for i := range out {
@@ -590,6 +572,71 @@ func (m *Manager) List(report func(error)) ([]Info, error) {
 		return out, fmt.Errorf("%w: %d", ErrUnreadable, len(bad))
 	}
 	return out, nil
+}
+
+// listWorkers bounds how many containers List looks at at once.
+const listWorkers = 16
+
+// info describes one container for List; keep is false for a container
+// that is being created right now.
+func (m *Manager) info(rec *records.Record) (info Info, settings *generations.Settings, keep bool) {
+	info = Info{Name: rec.Name, Slot: rec.Slot, UIDBase: rec.UIDBase, Addresses: Addresses(rec)}
+	if rec.Declared != nil {
+		info.Declared, info.Dropped = true, rec.Declared.Dropped
+	}
+	interrupted := ""
+	if rec.Creating {
+		interrupted = "create"
+	} else if rec.Intent != nil {
+		interrupted = rec.Intent.Op
+	}
+	if interrupted != "" && !m.Store.Busy(rec.Name) {
+		info.Interrupted = interrupted
+	}
+	if rec.Creating {
+		if info.Interrupted == "" {
+			return info, nil, false // being created right now
+		}
+		info.State = "INTERRUPTED"
+		return info, nil, true
+	}
+	st, err := lxc.State(m.Cfg.ContainersDir(), rec.Name)
+	if err != nil {
+		st = "BROKEN"
+	}
+	info.State = st
+	if gen, err := m.profile(rec.Name, generations.Nix{}).Current(); err == nil {
+		info.Generation = gen.Number
+		if s, err := gen.Settings(); err == nil {
+			info.Autostart = s.Autostart
+			settings = s
+		}
+	}
+	return info, settings, true
+}
+
+// parallel calls f(0) ... f(n-1) on at most workers goroutines and
+// returns when all have returned.
+func parallel(n, workers int, f func(i int)) {
+	if workers > n {
+		workers = n
+	}
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				f(i)
+			}
+		}()
+	}
+	for i := 0; i < n; i++ {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
 }
 
 // Addresses lists the record's addresses without prefix lengths: the

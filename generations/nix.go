@@ -6,6 +6,7 @@ package generations
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -232,13 +233,99 @@ func (n Nix) Build(ctx context.Context, in Input) (string, error) {
 	}
 	lines := strings.Fields(string(out))
 	if len(lines) == 0 || !strings.HasPrefix(lines[len(lines)-1], "/") {
-		return "", fmt.Errorf("build %s: nix-build printed no store path", in.File)
+		return "", fmt.Errorf("%s: nix-build printed no store path", in.File)
 	}
 	path := lines[len(lines)-1]
 	if err := CheckBootable(path); err != nil {
-		return "", fmt.Errorf("build %s: %w", in.File, err)
+		return "", fmt.Errorf("%s: %w", in.File, err)
 	}
 	return path, nil
+}
+
+// Evaluation is what one evaluation of a container file gives: its
+// settings and, when known, the derivation of its generation.
+type Evaluation struct {
+	Settings *Settings
+	// Input is what the file was evaluated with.
+	Input Input
+	// NetworkIndependent: the generation does not depend on the address
+	// arguments of Input (a prebuilt system), so Drv is valid for any.
+	NetworkIndependent bool
+	// Drv and Out are the generation's derivation and output paths; empty
+	// when the generation depends on an address Input did not carry.
+	Drv, Out string
+}
+
+// For reports whether the evaluated generation is the one of in, so that
+// BuildEvaluated builds it without evaluating the file again.
+func (e *Evaluation) For(in Input) bool {
+	if e.Drv == "" || e.Input.File != in.File || e.Input.Name != in.Name {
+		return false
+	}
+	return e.NetworkIndependent || e.Input == in
+}
+
+// Evaluate evaluates the container file once for both its settings and
+// its generation's derivation (wrapper attribute `evaluation`), writing
+// the derivation to the store. The derivation is left out when the
+// generation depends on an address in does not carry (a NixOS
+// configuration evaluated before its address is allocated).
+func (n Nix) Evaluate(ctx context.Context, in Input) (*Evaluation, error) {
+	args := append([]string{"--eval", "--strict", "--json", "--read-write-mode", n.Wrapper, "-A", "evaluation"}, in.args()...)
+	out, err := n.run(ctx, "nix-instantiate", append(args, n.Args...)...)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", in.File, err)
+	}
+	var raw struct {
+		Settings           json.RawMessage `json:"settings"`
+		NetworkIndependent bool            `json:"networkIndependent"`
+		Generation         *struct {
+			Drv string `json:"drv"`
+			Out string `json:"out"`
+		} `json:"generation"`
+	}
+	if err := json.Unmarshal(out, &raw); err != nil {
+		return nil, fmt.Errorf("%s: decode: %w", in.File, err)
+	}
+	s, err := DecodeSettings(raw.Settings)
+	if err != nil {
+		return nil, err
+	}
+	e := &Evaluation{Settings: s, Input: in, NetworkIndependent: raw.NetworkIndependent}
+	if g := raw.Generation; g != nil {
+		if !strings.HasPrefix(g.Drv, "/") || !strings.HasSuffix(g.Drv, ".drv") || !strings.HasPrefix(g.Out, "/") {
+			return nil, fmt.Errorf("%s: the wrapper gave no derivation", in.File)
+		}
+		e.Drv, e.Out = g.Drv, g.Out
+	}
+	return e, nil
+}
+
+// ErrDerivationGone means an evaluated derivation is no longer in the
+// store (a garbage collection ran since): build with Build instead.
+var ErrDerivationGone = errors.New("the evaluated derivation is gone from the store")
+
+// BuildEvaluated builds an evaluated generation from its derivation (no
+// evaluation) and returns its store path, checked as Build checks it.
+func (n Nix) BuildEvaluated(ctx context.Context, e *Evaluation) (string, error) {
+	if e.Drv == "" {
+		return "", fmt.Errorf("%s: no derivation was evaluated", e.Input.File)
+	}
+	if _, err := os.Stat(e.Drv); err != nil {
+		return "", fmt.Errorf("%s: %w (%s)", e.Input.File, ErrDerivationGone, e.Drv)
+	}
+	out, err := n.run(ctx, "nix-build", append([]string{e.Drv, "--no-out-link"}, n.Args...)...)
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", e.Input.File, err)
+	}
+	lines := strings.Fields(string(out))
+	if len(lines) == 0 || lines[len(lines)-1] != e.Out {
+		return "", fmt.Errorf("%s: nix-build printed %q, not the evaluated %s", e.Input.File, strings.TrimSpace(string(out)), e.Out)
+	}
+	if err := CheckBootable(e.Out); err != nil {
+		return "", fmt.Errorf("%s: %w", e.Input.File, err)
+	}
+	return e.Out, nil
 }
 
 // ErrNotBootable means a built generation has no executable init.

@@ -76,7 +76,20 @@ let
     preferLocalBuild = true;
     allowSubstitutes = false;
   };
+  # One evaluation for create and update (`nix-instantiate --eval --strict
+  # --json --read-write-mode -A evaluation`): the settings and, when they
+  # are known here, the generation's derivation and output paths, built
+  # afterwards without evaluating again. The generation depends on ip,
+  # prefixLength, gateway and enableNat only through a NixOS configuration;
+  # for one, a caller that does not know the address yet (create) gets
+  # none and builds with `-A generation` once it does.
+  networkIndependent = checked ? system;
+  evaluation = {
+    inherit settings networkIndependent;
+    generation =
+      if networkIndependent || ip != "" then { drv = generation.drvPath; out = generation.outPath; } else null;
+  };
 in
 {
-  inherit settings generation system nixos;
+  inherit settings generation system nixos evaluation;
 }

@@ -61,8 +61,8 @@ func WriteConfig(lxcpath, name string, items Items) error {
 	return nil
 }
 
-// State returns LXC's word for the container's state (RUNNING, STOPPED, ...).
-func State(lxcpath, name string) (string, error) {
+// stateLiblxc returns the container's state as liblxc says it.
+func stateLiblxc(lxcpath, name string) (string, error) {
 	c, err := open(lxcpath, name)
 	if err != nil {
 		return "", err
@@ -85,7 +85,7 @@ func InitPID(lxcpath, name string) (int, error) {
 }
 
 // startHelperArg0 is the argv[0] under which the binary re-executes itself
-// to start a container (see init in reexec.go).
+// to start a container (see starthelper.c; the names there must match).
 const startHelperArg0 = "nixcloud-container-lxc-start"
 
 // startHelperRunning is the start helper's exit status for ErrRunning.
@@ -98,7 +98,9 @@ const startHelperRunning = 3
 // leaves a child with one thread, a dead Go runtime still holding signal
 // handlers, and whatever the caller had open; so, like Incus' forkstart,
 // the start runs in a freshly executed copy of this binary that does
-// nothing else (see reexec.go).
+// nothing else: a C constructor (starthelper.c) starts the container
+// before the Go runtime is even set up, so the monitor is a fork of a
+// process that holds liblxc and nothing more.
 func Start(lxcpath, name string) error {
 	self, err := os.Executable()
 	if err != nil {
@@ -119,28 +121,6 @@ func Start(lxcpath, name string) error {
 			msg = err.Error()
 		}
 		return fmt.Errorf("%s%s", msg, logErrors(lxcpath, name))
-	}
-	return nil
-}
-
-// startInProcess is what the re-executed helper runs.
-func startInProcess(lxcpath, name string) error {
-	c, err := open(lxcpath, name)
-	if err != nil {
-		return err
-	}
-	defer c.Release()
-	if !c.Defined() {
-		return ErrNotDefined
-	}
-	if c.Running() {
-		return ErrRunning
-	}
-	if err := c.Start(); err != nil {
-		return err
-	}
-	if !c.Wait(liblxc.RUNNING, 30*time.Second) {
-		return errors.New("container did not reach RUNNING")
 	}
 	return nil
 }
