@@ -273,6 +273,9 @@ in
         # exits 1 for one container that failed, the default KillMode
         # (control-group) would kill every other one. ExecStop stops them.
         KillMode = "process";
+        # Exit 1 (some container failed; the journal names it) keeps the
+        # unit active, so that ExecStop still stops the others at shutdown.
+        SuccessExitStatus = "1";
         ExecStart = "${exe} autostart";
         ExecStop = "${pkgs.runtimeShell} -c '${exe} list | { while read -r name state rest; do [ \"$$state\" = STATE ] || [ \"$$state\" = STOPPED ] || ${exe} stop \"$$name\" --timeout 30s & done; wait; }'";
         TimeoutStartSec = "infinity";
