@@ -358,10 +358,17 @@ func guestEnv(term string) []string {
 	return env
 }
 
-// Run runs args in the container connected to stdio (see Stdio) and
-// returns its exit status (128+signal when killed by a signal, as shells
-// do).
+// Run runs args in the container as root connected to stdio (see Stdio)
+// and returns its exit status (128+signal when killed by a signal, as
+// shells do).
 func (m *Manager) Run(name string, args []string, stdio Stdio) (int, error) {
+	return m.RunAs(name, args, stdio, RunOptions{})
+}
+
+// RunAs is Run with the user, folder and environment opts give. A command
+// that does not exist in the container exits 127 with an error that says
+// so.
+func (m *Manager) RunAs(name string, args []string, stdio Stdio, opts RunOptions) (int, error) {
 	rec, err := m.load(name)
 	if err != nil {
 		return 0, err
@@ -369,9 +376,15 @@ func (m *Manager) Run(name string, args []string, stdio Stdio) (int, error) {
 	if len(args) == 0 {
 		return 0, wrap(name, "run", errors.New("no command given"))
 	}
-	ws, err := m.attach(name, rec.UIDBase, args, stdio)
+	if err := opts.check(rec.UIDSize); err != nil {
+		return 0, wrap(name, "run", err)
+	}
+	ws, err := m.attach(name, rec.UIDBase, args, stdio, opts)
 	if errors.Is(err, lxc.ErrNotRunning) {
 		return 0, wrap(name, "run", ErrNotRunning)
+	}
+	if errors.Is(err, lxc.ErrCommandNotFound) {
+		return exitCode(ws), wrap(name, "run", err)
 	}
 	if err != nil {
 		return 0, wrap(name, "run", err)
@@ -594,7 +607,7 @@ func (m *Manager) Login(name string) (int, error) {
 		return 0, wrap(name, "login", pty.ErrNotTerminal)
 	}
 	shell := []string{"/bin/sh", "-c", "if command -v bash >/dev/null 2>&1; then exec bash -l; else exec sh -l; fi"}
-	ws, err := m.attach(name, rec.UIDBase, shell, Stdio{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Terminal: TerminalOn})
+	ws, err := m.attach(name, rec.UIDBase, shell, Stdio{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Terminal: TerminalOn}, RunOptions{})
 	if errors.Is(err, lxc.ErrNotRunning) {
 		return 0, wrap(name, "login", ErrNotRunning)
 	}
