@@ -90,7 +90,7 @@ func (m *Manager) Start(ctx context.Context, name string) error {
 // then only its host side was re-asserted.
 func (m *Manager) start(ctx context.Context, rec *records.Record) (already bool, err error) {
 	name := rec.Name
-	_, settings, err := m.currentOf(rec)
+	gen, settings, err := m.currentOf(rec)
 	if err != nil {
 		return false, err
 	}
@@ -133,6 +133,9 @@ func (m *Manager) start(ctx context.Context, rec *records.Record) (already bool,
 		return false, finish(m.killFailedStart(rec, wrap(name, "start", err)))
 	}
 	step("start:started")
+	if err := m.markRunning(name, gen); err != nil {
+		return false, finish(m.killFailedStart(rec, err))
+	}
 	return false, finish(m.afterStart(rec, settings))
 }
 
@@ -523,6 +526,7 @@ type Info struct {
 	// (create, update, start, ...); the next verb on it finishes or undoes
 	// it, destroy always removes it.
 	Interrupted string `json:"interrupted,omitempty"`
+	Details
 }
 
 // ErrUnreadable means some containers' records could not be read; each
@@ -568,6 +572,7 @@ func (m *Manager) List(report func(error)) ([]Info, error) {
 			info.Generation = gen.Number
 			if s, err := gen.Settings(); err == nil {
 				info.Autostart = s.Autostart
+				m.details(&info, rec, s)
 			}
 		}
 		out = append(out, info)
