@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sync"
 	"syscall"
 	"time"
 
@@ -172,58 +171,6 @@ func (m *Manager) killFailedStart(rec *records.Record, err error) error {
 	}
 	m.removeCgroups(rec.Name)
 	return err
-}
-
-// StartForeground starts the container attached to the terminal and
-// returns when it stops. The container's lock is held until it runs.
-func (m *Manager) StartForeground(ctx context.Context, name string) error {
-	l, rec, err := m.begin(ctx, name, false)
-	if err != nil {
-		return err
-	}
-	var once sync.Once
-	unlock := func() { once.Do(l.Unlock) }
-	defer unlock()
-	_, settings, err := m.currentOf(rec)
-	if err != nil {
-		return err
-	}
-	if run, err := m.running(name); err != nil || run {
-		if err == nil {
-			err = wrap(name, "start", ErrRunning)
-		}
-		return err
-	}
-	lxcArgs, err := m.startInput(rec, settings)
-	if err != nil {
-		return err
-	}
-	if err := m.prepareStart(rec, settings, lxcArgs); err != nil {
-		return err
-	}
-	var netErr error
-	err = lxc.StartForeground(m.Cfg.ContainersDir(), rec.Name, func() {
-		netErr = m.afterStart(rec, settings)
-		unlock()
-	})
-	unlock()
-	// It stopped: its forwards go, unless another verb started it again
-	// meanwhile.
-	if l2, lerr := m.lock(name); lerr != nil {
-		netErr = errors.Join(netErr, lerr)
-	} else {
-		if run, rerr := m.running(name); rerr != nil {
-			netErr = errors.Join(netErr, rerr)
-		} else if !run {
-			netErr = errors.Join(netErr, m.networkAfterStop(rec))
-		}
-		l2.Unlock()
-	}
-	if err != nil {
-		m.removeCgroups(name)
-		return wrap(name, "start", err)
-	}
-	return netErr
 }
 
 // startInput checks what a start takes from the record and the generation

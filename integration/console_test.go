@@ -1,0 +1,154 @@
+package integration
+
+import (
+	"bufio"
+	"bytes"
+	"strings"
+	"testing"
+	"time"
+)
+
+// toConsole writes a line to the container's console from inside.
+func (h *host) toConsole(name, line string) {
+	h.t.Helper()
+	h.must("run", name, "--", "sh", "-c", "echo "+line+" > /dev/console")
+}
+
+// The console through the admin's terminal: what the guest writes to
+// /dev/console shows, what the admin types reaches the guest, Ctrl-a q
+// detaches and leaves the terminal as it was and the container running.
+func TestConsole(t *testing.T) {
+	h := newHost(t, "")
+	h.must("create", "--start", "c", exampleFile())
+	h.toConsole("c", "before-attach")
+	for _, args := range [][]string{{"console", "--show-log", "c"}, {"logs", "c"}} {
+		if out := h.must(args...); !strings.Contains(out, "before-attach") {
+			t.Errorf("%v: %q lacks the console line", args, out)
+		}
+	}
+	if out := h.must("logs", "--lxc", "c"); strings.Contains(out, "before-attach") {
+		t.Errorf("logs --lxc shows the console: %q", out)
+	}
+
+	a := newAdminTerm(t, 24, 80)
+	codec := make(chan int, 1)
+	go func() { codec <- h.runOn(a, nil, "console", "c") }()
+	// The guest reads a line from its console and writes it back; the
+	// line is typed once the console shows the guest is reading.
+	readc := make(chan result, 1)
+	go func() {
+		readc <- h.run("run", "c", "--", "sh", "-c", `echo reading > /dev/console; read l < /dev/console; echo "got:$l" > /dev/console`)
+	}()
+	if !a.waitFor("reading") {
+		t.Fatalf("the console does not show the guest's output: %q", a.output())
+	}
+	if _, err := a.master.Write([]byte("typed\r")); err != nil {
+		t.Fatal(err)
+	}
+	if r := <-readc; r.code != 0 {
+		t.Fatalf("guest reader: %+v", r)
+	}
+	if !a.waitFor("got:typed") {
+		t.Fatalf("typed input did not reach the guest: %q", a.output())
+	}
+	if _, err := a.master.Write([]byte{1, 'q'}); err != nil {
+		t.Fatal(err)
+	}
+	if code := <-codec; code != 0 {
+		t.Errorf("console after Ctrl-a q: exit %d; output %q", code, a.output())
+	}
+	checkRestored(t, a)
+	if st := h.state("c"); st != "RUNNING" {
+		t.Errorf("after detaching: %s", st)
+	}
+	if out := h.must("console", "--show-log", "c"); !strings.Contains(out, "got:typed") {
+		t.Errorf("--show-log lacks the session: %q", out)
+	}
+	h.must("stop", "c")
+	if r := h.run("console", "c"); r.code == 0 || !strings.Contains(r.stderr, "not running") {
+		t.Errorf("console of a stopped container: exit %d, %q", r.code, r.stderr)
+	}
+}
+
+// start -F on the admin's terminal: it shows the console (not the log of
+// an earlier boot) until the container stops, then exits 0.
+func TestStartForeground(t *testing.T) {
+	h := newHost(t, "")
+	fwd := `forwardPorts = [ { protocol = "tcp"; hostPort = 8080; containerPort = 80; } ];`
+	h.must("create", "--start", "c", h.busyboxFile("c.nix", "", fwd))
+	h.toConsole("c", "earlier-boot")
+	h.must("stop", "c")
+
+	a := newAdminTerm(t, 24, 80)
+	codec := make(chan int, 1)
+	go func() { codec <- h.runOn(a, nil, "start", "-F", "c") }()
+	// Until the guest's line shows, the console is not attached yet: write
+	// it until it does (each write is one console line).
+	shown := make(chan bool, 1)
+	go func() { shown <- a.waitFor("foreground-line") }()
+	for done := false; !done; {
+		if h.state("c") == "RUNNING" {
+			h.run("run", "c", "--", "sh", "-c", "echo foreground-line > /dev/console")
+		}
+		select {
+		case ok := <-shown:
+			if !ok {
+				t.Fatalf("start -F ended early: %q", a.output())
+			}
+			done = true
+		case code := <-codec:
+			t.Fatalf("start -F ended (exit %d) before the console showed the guest's line: %q", code, a.output())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	if strings.Contains(a.output(), "earlier-boot") {
+		t.Errorf("start -F replayed an earlier boot's console: %q", a.output())
+	}
+	if r := h.run("start", "-F", "c"); r.code == 0 || !strings.Contains(r.stderr, "running") {
+		t.Errorf("start -F of a running container: exit %d, %q", r.code, r.stderr)
+	}
+	h.must("stop", "c")
+	if code := <-codec; code != 0 {
+		t.Errorf("start -F after stop: exit %d; output %q", code, a.output())
+	}
+	checkRestored(t, a)
+	if st := h.state("c"); st != "STOPPED" {
+		t.Errorf("after start -F: %s", st)
+	}
+	if _, out := h.hostStatus(); strings.Contains(out, "8080") {
+		t.Errorf("the forward stays after the container stopped:\n%s", out)
+	}
+}
+
+// logs -f prints what the console writes while it runs.
+func TestLogsFollow(t *testing.T) {
+	h := newHost(t, "")
+	h.must("create", "--start", "c", exampleFile())
+	h.toConsole("c", "first-line")
+	cmd := h.command("logs", "-f", "c")
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var errb bytes.Buffer
+	cmd.Stderr = &errb
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	guard := time.AfterFunc(2*time.Minute, func() { cmd.Process.Kill() })
+	defer guard.Stop()
+	sc := bufio.NewScanner(out)
+	want := []string{"first-line", "second-line"}
+	for len(want) > 0 && sc.Scan() {
+		if strings.Contains(sc.Text(), want[0]) {
+			if want = want[1:]; len(want) == 1 {
+				h.toConsole("c", "second-line")
+			}
+		}
+	}
+	cmd.Process.Kill()
+	cmd.Wait()
+	if len(want) > 0 {
+		t.Errorf("logs -f did not show %q; stderr %q", want, errb.String())
+	}
+}
