@@ -56,7 +56,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			loginCommand, runCommand, listCommand, showIPCommand, existsCommand, stateCommand,
 			hostCommand,
 			autostartCommand,
-			infoCommand, consoleCommand, logsCommand,
+			infoCommand, consoleCommand, logsCommand, diffCommand,
 		},
 		Action: func(c *cli.Context) error {
 			if c.NArg() > 0 {
