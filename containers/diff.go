@@ -321,9 +321,9 @@ type Diff struct {
 // generation with.
 var ErrNoOtherGeneration = errors.New("nothing to compare: only one generation (give GEN numbers)")
 
-// DiffGenerations compares generation from with to. from 0 means the
-// running generation (when it runs and is known, else the one before the
-// current one), to 0 the current one.
+// DiffGenerations compares generation from with to. to 0 means the
+// current generation; from 0 the running one when that is known and not
+// the current one, else the one before the current one.
 func (m *Manager) DiffGenerations(ctx context.Context, name string, from, to int) (Diff, error) {
 	rec, err := m.load(name)
 	if err != nil {
@@ -339,7 +339,9 @@ func (m *Manager) DiffGenerations(ctx context.Context, name string, from, to int
 	}
 	if from == 0 {
 		if pid, err := lxc.InitPID(m.Cfg.ContainersDir(), name); err == nil && pid > 0 {
-			from = m.runningGeneration(name, pid)
+			if run := m.runningGeneration(name, pid); run != to {
+				from = run
+			}
 		}
 		if from == 0 {
 			if from, err = prof.Previous(); err != nil {

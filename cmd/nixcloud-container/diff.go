@@ -57,8 +57,9 @@ var diffCommand = &cli.Command{
 	Name:      "diff",
 	Usage:     "compare two generations: host-side settings key by key, and package versions of their closures",
 	ArgsUsage: "NAME [GEN [GEN]]",
-	Description: "Without GEN: the running generation against the current one (a stopped container: the\n" +
-		"one before the current one). One GEN: it against the current one. Two: the first against the second.",
+	Description: "Without GEN: the running generation against the current one when they differ, else the\n" +
+		"one before the current one against it. One GEN: it against the current one. Two: the first\n" +
+		"against the second.",
 	Flags: []cli.Flag{jsonFlag},
 	Action: func(c *cli.Context) error {
 		if err := checkArgs(c, 1, 3); err != nil {
