@@ -75,13 +75,32 @@ func TestConsole(t *testing.T) {
 func TestStartForeground(t *testing.T) {
 	h := newHost(t, "")
 	fwd := `forwardPorts = [ { protocol = "tcp"; hostPort = 8080; containerPort = 80; } ];`
-	h.must("create", "--start", "c", h.busyboxFile("c.nix", "", fwd))
+	// The busybox init writes nothing to its console; its halt signal
+	// list is expanded by its shell at boot, so a command substitution
+	// there writes a line to the console at every boot.
+	h.must("create", "--start", "c", h.busyboxFile("c.nix", `haltSignals = "37 PWR TERM INT $(echo boot-line-shown >/dev/console)";`, fwd))
 	h.toConsole("c", "earlier-boot")
 	h.must("stop", "c")
 
 	a := newAdminTerm(t, 24, 80)
 	codec := make(chan int, 1)
 	go func() { codec <- h.runOn(a, nil, "start", "-F", "c") }()
+	// A start -F that never shows what is waited for would wait for ever:
+	// killing the container ends it (a guard against a hung test, not a
+	// timing assertion).
+	guard := time.AfterFunc(2*time.Minute, func() { h.command("terminate", "c").Run() })
+	defer guard.Stop()
+	// The boot shows (from the console log, or live).
+	booted := make(chan bool, 1)
+	go func() { booted <- a.waitFor("boot-line-shown") }()
+	select {
+	case ok := <-booted:
+		if !ok {
+			t.Fatalf("start -F ended early: %q", a.output())
+		}
+	case code := <-codec:
+		t.Fatalf("start -F ended (exit %d) before showing the boot: %q", code, a.output())
+	}
 	// Until the guest's line shows, the console is not attached yet: write
 	// it until it does (each write is one console line).
 	shown := make(chan bool, 1)
