@@ -14,6 +14,44 @@ func (h *host) toConsole(name, line string) {
 	h.must("run", name, "--", "sh", "-c", "echo "+line+" > /dev/console")
 }
 
+// showsBeforeEnd waits until the terminal shows want, or the tool on it
+// (whose exit code comes on codec) ends first: then it fails the test.
+func showsBeforeEnd(t *testing.T, a *adminTerm, want string, codec <-chan int) {
+	t.Helper()
+	shown := make(chan bool, 1)
+	go func() { shown <- a.waitFor(want) }()
+	select {
+	case ok := <-shown:
+		if !ok {
+			t.Fatalf("the terminal closed before showing %q: %q", want, a.output())
+		}
+	case code := <-codec:
+		t.Fatalf("the tool ended (exit %d) before the terminal showed %q: %q", code, want, a.output())
+	}
+}
+
+// consoleShows writes line to the container's console until the admin's
+// terminal shows it: only then is the console attached (what the guest
+// wrote before went to the log only).
+func (h *host) consoleShows(a *adminTerm, line string, codec <-chan int) {
+	h.t.Helper()
+	shown := make(chan bool, 1)
+	go func() { shown <- a.waitFor(line) }()
+	for {
+		h.run("run", "c", "--", "sh", "-c", "echo "+line+" > /dev/console")
+		select {
+		case ok := <-shown:
+			if !ok {
+				h.t.Fatalf("the terminal closed before showing %q: %q", line, a.output())
+			}
+			return
+		case code := <-codec:
+			h.t.Fatalf("the tool ended (exit %d) before the terminal showed %q: %q", code, line, a.output())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
 // The console through the admin's terminal: what the guest writes to
 // /dev/console shows, what the admin types reaches the guest, Ctrl-a q
 // detaches and leaves the terminal as it was and the container running.
@@ -33,24 +71,23 @@ func TestConsole(t *testing.T) {
 	a := newAdminTerm(t, 24, 80)
 	codec := make(chan int, 1)
 	go func() { codec <- h.runOn(a, nil, "console", "c") }()
+	guard := time.AfterFunc(2*time.Minute, func() { h.command("terminate", "c").Run() })
+	defer guard.Stop()
+	h.consoleShows(a, "attached", codec)
 	// The guest reads a line from its console and writes it back; the
 	// line is typed once the console shows the guest is reading.
 	readc := make(chan result, 1)
 	go func() {
 		readc <- h.run("run", "c", "--", "sh", "-c", `echo reading > /dev/console; read l < /dev/console; echo "got:$l" > /dev/console`)
 	}()
-	if !a.waitFor("reading") {
-		t.Fatalf("the console does not show the guest's output: %q", a.output())
-	}
+	showsBeforeEnd(t, a, "reading", codec)
 	if _, err := a.master.Write([]byte("typed\r")); err != nil {
 		t.Fatal(err)
 	}
 	if r := <-readc; r.code != 0 {
 		t.Fatalf("guest reader: %+v", r)
 	}
-	if !a.waitFor("got:typed") {
-		t.Fatalf("typed input did not reach the guest: %q", a.output())
-	}
+	showsBeforeEnd(t, a, "got:typed", codec)
 	if _, err := a.master.Write([]byte{1, 'q'}); err != nil {
 		t.Fatal(err)
 	}
@@ -91,35 +128,8 @@ func TestStartForeground(t *testing.T) {
 	guard := time.AfterFunc(2*time.Minute, func() { h.command("terminate", "c").Run() })
 	defer guard.Stop()
 	// The boot shows (from the console log, or live).
-	booted := make(chan bool, 1)
-	go func() { booted <- a.waitFor("boot-line-shown") }()
-	select {
-	case ok := <-booted:
-		if !ok {
-			t.Fatalf("start -F ended early: %q", a.output())
-		}
-	case code := <-codec:
-		t.Fatalf("start -F ended (exit %d) before showing the boot: %q", code, a.output())
-	}
-	// Until the guest's line shows, the console is not attached yet: write
-	// it until it does (each write is one console line).
-	shown := make(chan bool, 1)
-	go func() { shown <- a.waitFor("foreground-line") }()
-	for done := false; !done; {
-		if h.state("c") == "RUNNING" {
-			h.run("run", "c", "--", "sh", "-c", "echo foreground-line > /dev/console")
-		}
-		select {
-		case ok := <-shown:
-			if !ok {
-				t.Fatalf("start -F ended early: %q", a.output())
-			}
-			done = true
-		case code := <-codec:
-			t.Fatalf("start -F ended (exit %d) before the console showed the guest's line: %q", code, a.output())
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
+	showsBeforeEnd(t, a, "boot-line-shown", codec)
+	h.consoleShows(a, "foreground-line", codec)
 	if strings.Contains(a.output(), "earlier-boot") {
 		t.Errorf("start -F replayed an earlier boot's console: %q", a.output())
 	}
