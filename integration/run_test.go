@@ -45,6 +45,10 @@ func TestRunUserCwdEnv(t *testing.T) {
 	if r := h.run("run", "c", "--clear-env", "--", guestSh, "-c", `echo "$PATH"`); strings.Contains(r.stdout, "/nix/") {
 		t.Errorf("--clear-env: PATH %q", r.stdout)
 	}
+	// On a pty as another user: the pty is that user's, who can reopen it.
+	if r := h.runStdin("", "run", "-t", "--user", "1000", "c", "--", "sh", "-c", `id -u; echo reopened > $(tty)`); r.code != 0 || !strings.Contains(r.stdout, "1000") || !strings.Contains(r.stdout, "reopened") {
+		t.Errorf("-t --user 1000: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+	}
 	for _, bad := range [][]string{{"--user", "x"}, {"--user", "1:"}, {"--cwd", "rel"}, {"--env", "NOEQUALS"}, {"--user", "99999999"}} {
 		r := h.run(append(append([]string{"run", "c"}, bad...), "--", "true")...)
 		if r.code == 0 || strings.Count(strings.TrimSpace(r.stderr), "\n") != 0 || r.stderr == "" {

@@ -272,7 +272,9 @@ func foundInGuest(initPID int, spec attachSpec) bool {
 		}
 	}
 	for _, p := range candidates {
-		fd, err := unix.Openat2(root, p, &unix.OpenHow{Flags: unix.O_PATH | unix.O_CLOEXEC, Resolve: unix.RESOLVE_IN_ROOT})
+		// Magic links (a guest symlink to /proc/self/root/...) would lead
+		// out of the container, into this process' own root.
+		fd, err := unix.Openat2(root, p, &unix.OpenHow{Flags: unix.O_PATH | unix.O_CLOEXEC, Resolve: unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS})
 		if err != nil {
 			continue
 		}
