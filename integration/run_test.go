@@ -72,6 +72,13 @@ func TestRunCommandNotFound(t *testing.T) {
 	if r.code != 127 || !strings.Contains(r.stderr, "/no/such/file: command not found") {
 		t.Errorf("/no/such/file: exit %d, stderr %q", r.code, r.stderr)
 	}
+	// A guest link through /proc/self/root leads, for the tool that looks
+	// it up, to the host's root: it must not count as found there.
+	h.must("run", "c", "--", "ln", "-s", "/proc/self/root/usr/bin/env", "/bin/viaproc")
+	r = h.run("run", "c", "--", "viaproc")
+	if r.code != 127 || !strings.Contains(r.stderr, "viaproc: command not found") {
+		t.Errorf("viaproc: exit %d, stderr %q", r.code, r.stderr)
+	}
 	// A command that exists and exits 127 says nothing more.
 	r = h.run("run", "c", "--", "sh", "-c", "exit 127")
 	if r.code != 127 || r.stderr != "" {
