@@ -273,7 +273,8 @@ func foundInGuest(initPID int, spec attachSpec) bool {
 	}
 	for _, p := range candidates {
 		// Magic links (a guest symlink to /proc/self/root/...) would lead
-		// out of the container, into this process' own root.
+		// out of the container, into this process' own root: refused
+		// (RESOLVE_IN_ROOT implies it today; the kernel may change that).
 		fd, err := unix.Openat2(root, p, &unix.OpenHow{Flags: unix.O_PATH | unix.O_CLOEXEC, Resolve: unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS})
 		if err != nil {
 			continue
