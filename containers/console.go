@@ -8,6 +8,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/nixcloud/nixcloud-container/internal/pty"
 	"github.com/nixcloud/nixcloud-container/lxc"
 )
 
@@ -88,10 +89,34 @@ func FollowLog(ctx context.Context, path string, w io.Writer) error {
 	}
 }
 
+// followUntilStopped prints what is appended to the console log until the
+// container stops.
+func (m *Manager) followUntilStopped(ctx context.Context, name, logPath string, offset int64, out io.Writer) error {
+	for {
+		run, err := m.running(name)
+		if err != nil {
+			return err
+		}
+		if offset, err = PrintLog(logPath, offset, out); err != nil {
+			return wrap(name, "start", err)
+		}
+		if !run {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
 // StartForeground starts the container and shows its console from the
 // start on: what the boot wrote to the console log so far, then the
 // console itself, until the container stops (or the user detaches with
-// Ctrl-a q, which leaves it running). liblxc cannot start a container in
+// Ctrl-a q, which leaves it running). When in is not a terminal (a
+// script, a service manager) there is nothing to type: the console log is
+// followed until the container stops. liblxc cannot start a container in
 // the foreground from a threaded process (every Go program), so the
 // start is the usual daemonised one; output written between the replay
 // of the log and the attach can show twice.
@@ -113,12 +138,16 @@ func (m *Manager) StartForeground(ctx context.Context, name string, in, out *os.
 	if already {
 		return wrap(name, "start", fmt.Errorf("%w (attach with 'nixcloud-container console %s')", ErrRunning, name))
 	}
-	if _, err := PrintLog(logPath, offset, out); err != nil {
+	if offset, err = PrintLog(logPath, offset, out); err != nil {
 		return wrap(name, "start", err)
 	}
-	err = lxc.Console(m.Cfg.ContainersDir(), name, in, out)
-	if err != nil && !errors.Is(err, lxc.ErrNotRunning) {
-		return wrap(name, "console", err)
+	if pty.IsTerminal(in) {
+		err = lxc.Console(m.Cfg.ContainersDir(), name, in, out)
+		if err != nil && !errors.Is(err, lxc.ErrNotRunning) {
+			return wrap(name, "console", err)
+		}
+	} else if err := m.followUntilStopped(ctx, name, logPath, offset, out); err != nil {
+		return err
 	}
 	if run, err := m.running(name); err != nil || run {
 		if err == nil {

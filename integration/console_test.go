@@ -181,3 +181,49 @@ func TestLogsFollow(t *testing.T) {
 		t.Errorf("logs -f did not show %q; stderr %q", want, errb.String())
 	}
 }
+
+// start -F without a terminal (a script, a service manager): the console
+// log shows until the container stops.
+func TestStartForegroundNoTerminal(t *testing.T) {
+	h := newHost(t, "")
+	h.must("create", "c", h.busyboxFile("c.nix", `haltSignals = "37 PWR TERM INT $(echo boot-line-shown >/dev/console)";`, ""))
+	cmd := h.command("start", "-F", "c")
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var errb bytes.Buffer
+	cmd.Stderr = &errb
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	guard := time.AfterFunc(2*time.Minute, func() { cmd.Process.Kill() })
+	defer guard.Stop()
+	sc := bufio.NewScanner(out)
+	for sc.Scan() && !strings.Contains(sc.Text(), "boot-line-shown") {
+	}
+	if sc.Err() != nil {
+		t.Fatal(sc.Err())
+	}
+	// Still there: it follows while the container runs.
+	if st := h.state("c"); st != "RUNNING" {
+		t.Fatalf("start -F without a terminal: %s; stderr %q", st, errb.String())
+	}
+	h.toConsole("c", "later-line")
+	sawLater := false
+	for !sawLater && sc.Scan() {
+		sawLater = strings.Contains(sc.Text(), "later-line")
+	}
+	if !sawLater {
+		t.Errorf("start -F without a terminal ended before the container stopped; stderr %q", errb.String())
+	}
+	h.must("stop", "c")
+	for sc.Scan() {
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Errorf("start -F after stop: %v; stderr %q", err, errb.String())
+	}
+	if st := h.state("c"); st != "STOPPED" {
+		t.Errorf("after start -F: %s", st)
+	}
+}

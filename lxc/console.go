@@ -36,7 +36,7 @@ func Console(lxcpath, name string, in, out *os.File) error {
 		EscapeCharacter: ConsoleEscape - 'a' + 1,
 	}
 	if err := c.Console(opts); err != nil {
-		return fmt.Errorf("console: %w (lxc.log: %s)", err, filepath.Join(lxcpath, name, "lxc.log"))
+		return fmt.Errorf("liblxc: %w (see %s)", err, LXCLog(lxcpath, name))
 	}
 	return nil
 }
