@@ -218,3 +218,29 @@ limits.memory = "256M";`
 		t.Errorf("info of a missing container: exit %d, stderr %q", r.code, r.stderr)
 	}
 }
+
+// The running generation follows in-place switches and restarts; a
+// stopped container has none.
+func TestInfoRunningGeneration(t *testing.T) {
+	h := newHost(t, "")
+	h.must("create", "--start", "c", h.busyboxFile("a.nix", `marker = "a"; switchExitCode = 0;`, ""))
+	if i := h.info("c"); i.Generation != 1 || i.RunningGeneration != 1 {
+		t.Errorf("after start: generation %d, running %d", i.Generation, i.RunningGeneration)
+	}
+	h.must("update", "c", h.busyboxFile("b.nix", `marker = "b"; switchExitCode = 0;`, ""))
+	if i := h.info("c"); i.Generation != 2 || i.RunningGeneration != 2 {
+		t.Errorf("after a switch in place: generation %d, running %d", i.Generation, i.RunningGeneration)
+	}
+	h.must("update", "c", h.busyboxFile("f.nix", `marker = "a"; switchExitCode = 0;`, `limits.memory = "300M";`))
+	if i := h.info("c"); i.Generation != 3 || i.RunningGeneration != 3 {
+		t.Errorf("after a restart: generation %d, running %d", i.Generation, i.RunningGeneration)
+	}
+	h.must("stop", "c")
+	h.must("rollback", "c")
+	if i := h.info("c"); i.Generation != 2 || i.RunningGeneration != 0 || i.InitPID != 0 {
+		t.Errorf("stopped: generation %d, running %d, init %d", i.Generation, i.RunningGeneration, i.InitPID)
+	}
+	if out := h.must("info", "c"); !strings.Contains(out, "2 (current)") {
+		t.Errorf("info text: %s", out)
+	}
+}
