@@ -494,6 +494,7 @@ func (m *Manager) List(report func(error)) ([]Info, error) {
 	out := []Info{}
 	for _, rec := range recs {
 		info := Info{Name: rec.Name, Slot: rec.Slot, UIDBase: rec.UIDBase, Addresses: Addresses(rec)}
+		m.details(&info, rec, nil) // the record's part, also for an interrupted create
 		interrupted := ""
 		if rec.Creating {
 			interrupted = "create"
