@@ -37,6 +37,9 @@ var updateCommand = &cli.Command{
 		if c.Bool("dry-run") {
 			return printPlan(c, m, name, lxcArgs)
 		}
+		if c.Bool("json") {
+			return usagef("update: --json goes with --dry-run")
+		}
 		res, err := m.Update(c.Context, name, c.Args().Get(1), lxcArgs)
 		return report(c, name, res, err)
 	},
