@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -29,14 +30,13 @@ var infoCommand = &cli.Command{
 		if c.Bool("json") {
 			return printJSON(c, info)
 		}
-		printInfo(c, info)
-		return nil
+		return printInfo(c.App.Writer, info)
 	},
 }
 
-func printInfo(c *cli.Context, i containers.Info) {
-	w := tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', 0)
-	defer w.Flush()
+// printInfo prints info's text form: one "Key: value" line per fact.
+func printInfo(out io.Writer, i containers.Info) error {
+	w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 	line := func(k, format string, a ...any) { fmt.Fprintf(w, "%s:\t%s\n", k, fmt.Sprintf(format, a...)) }
 	line("Name", "%s", i.Name)
 	state := i.State
@@ -99,6 +99,7 @@ func printInfo(c *cli.Context, i containers.Info) {
 			line("Traffic "+n.Name, "received %s (%d packets), sent %s (%d packets)", bytesIEC(n.RxBytes), n.RxPackets, bytesIEC(n.TxBytes), n.TxPackets)
 		}
 	}
+	return w.Flush()
 }
 
 // bytesIEC prints a byte count with a binary unit (1.5MiB).
