@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -225,5 +226,34 @@ func TestStartForegroundNoTerminal(t *testing.T) {
 	}
 	if st := h.state("c"); st != "STOPPED" {
 		t.Errorf("after start -F: %s", st)
+	}
+}
+
+// A console ended by a signal leaves the admin's terminal as it was.
+func TestConsoleKilled(t *testing.T) {
+	h := newHost(t, "")
+	h.must("create", "--start", "c", exampleFile())
+	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGHUP} {
+		t.Run(sig.String(), func(t *testing.T) {
+			a := newAdminTerm(t, 24, 80)
+			cmd := h.command("console", "c")
+			cmd.Env = append(cmd.Env, "TERM=xterm")
+			cmd.Stdin, cmd.Stdout, cmd.Stderr = a.slave, a.slave, a.slave
+			cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 1}
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			codec := make(chan int, 1)
+			go func() { cmd.Wait(); codec <- cmd.ProcessState.ExitCode() }()
+			guard := time.AfterFunc(2*time.Minute, func() { cmd.Process.Kill() })
+			defer guard.Stop()
+			h.consoleShows(a, "attached-"+sig.String(), codec)
+			cmd.Process.Signal(sig)
+			<-codec
+			checkRestored(t, a)
+			if st := h.state("c"); st != "RUNNING" {
+				t.Errorf("after the console was killed: %s", st)
+			}
+		})
 	}
 }

@@ -5,9 +5,12 @@ package lxc
 import (
 	"fmt"
 	"os"
+	"os/signal"
 	"path/filepath"
+	"syscall"
 
 	liblxc "github.com/lxc/go-lxc"
+	"golang.org/x/sys/unix"
 )
 
 // ConsoleEscape is the detach key's prefix: Ctrl-a, then q detaches (as
@@ -34,6 +37,23 @@ func Console(lxcpath, name string, in, out *os.File) error {
 		// liblxc wants the control character itself (lxc-console's -e a
 		// is 1), not the letter.
 		EscapeCharacter: ConsoleEscape - 'a' + 1,
+	}
+	// liblxc restores the terminal when the console ends, but a signal
+	// that ends this process first would leave it raw: restore it then.
+	if tio, err := unix.IoctlGetTermios(int(in.Fd()), unix.TCGETS); err == nil {
+		sigs := make(chan os.Signal, 1)
+		signal.Notify(sigs, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGINT)
+		done := make(chan struct{})
+		defer func() { signal.Stop(sigs); close(done) }()
+		go func() {
+			select {
+			case sig := <-sigs:
+				unix.IoctlSetTermios(int(in.Fd()), unix.TCSETS, tio)
+				signal.Reset(sig)
+				syscall.Kill(os.Getpid(), sig.(syscall.Signal))
+			case <-done:
+			}
+		}()
 	}
 	if err := c.Console(opts); err != nil {
 		return fmt.Errorf("liblxc: %w (see %s)", err, LXCLog(lxcpath, name))
