@@ -348,7 +348,7 @@ func (m *Manager) activate(ctx context.Context, rec *records.Record, prof genera
 		res.Generation = old.Number
 		return res, m.restartOrReturn(ctx, rec, prof, old, cur, why)
 	}
-	return res, nil
+	return res, m.markRunning(name, cur)
 }
 
 // restartOrReturn restarts the locked container into generation cur; when

@@ -90,7 +90,7 @@ func (m *Manager) Start(ctx context.Context, name string) error {
 // then only its host side was re-asserted.
 func (m *Manager) start(ctx context.Context, rec *records.Record) (already bool, err error) {
 	name := rec.Name
-	_, settings, err := m.currentOf(rec)
+	gen, settings, err := m.currentOf(rec)
 	if err != nil {
 		return false, err
 	}
@@ -133,6 +133,9 @@ func (m *Manager) start(ctx context.Context, rec *records.Record) (already bool,
 		return false, finish(m.killFailedStart(rec, wrap(name, "start", err)))
 	}
 	step("start:started")
+	if err := m.markRunning(name, gen); err != nil {
+		return false, finish(m.killFailedStart(rec, err))
+	}
 	return false, finish(m.afterStart(rec, settings))
 }
 
@@ -172,58 +175,6 @@ func (m *Manager) killFailedStart(rec *records.Record, err error) error {
 		err = errors.Join(err, serr)
 	}
 	return err
-}
-
-// StartForeground starts the container attached to the terminal and
-// returns when it stops. The container's lock is held until it runs.
-func (m *Manager) StartForeground(ctx context.Context, name string) error {
-	l, rec, err := m.begin(ctx, name, false)
-	if err != nil {
-		return err
-	}
-	var once sync.Once
-	unlock := func() { once.Do(l.Unlock) }
-	defer unlock()
-	_, settings, err := m.currentOf(rec)
-	if err != nil {
-		return err
-	}
-	if run, err := m.running(name); err != nil || run {
-		if err == nil {
-			err = wrap(name, "start", ErrRunning)
-		}
-		return err
-	}
-	lxcArgs, err := m.startInput(rec, settings)
-	if err != nil {
-		return err
-	}
-	if err := m.prepareStart(ctx, rec, settings, lxcArgs); err != nil {
-		return err
-	}
-	var netErr error
-	err = lxc.StartForeground(m.Cfg.ContainersDir(), rec.Name, func() {
-		netErr = m.afterStart(rec, settings)
-		unlock()
-	})
-	unlock()
-	// It stopped: its forwards go, unless another verb started it again
-	// meanwhile.
-	if l2, lerr := m.lock(name); lerr != nil {
-		netErr = errors.Join(netErr, lerr)
-	} else {
-		if run, rerr := m.running(name); rerr != nil {
-			netErr = errors.Join(netErr, rerr)
-		} else if !run {
-			netErr = errors.Join(netErr, m.networkAfterStop(rec), m.removeStore(name))
-		}
-		l2.Unlock()
-	}
-	if err != nil {
-		m.removeCgroups(name)
-		return wrap(name, "start", err)
-	}
-	return netErr
 }
 
 // startInput checks what a start takes from the record and the generation
@@ -367,10 +318,17 @@ func guestEnv(term string) []string {
 	return env
 }
 
-// Run runs args in the container connected to stdio (see Stdio) and
-// returns its exit status (128+signal when killed by a signal, as shells
-// do).
+// Run runs args in the container as root connected to stdio (see Stdio)
+// and returns its exit status (128+signal when killed by a signal, as
+// shells do).
 func (m *Manager) Run(name string, args []string, stdio Stdio) (int, error) {
+	return m.RunAs(name, args, stdio, RunOptions{})
+}
+
+// RunAs is Run with the user, folder and environment opts give. A command
+// that does not exist in the container exits 127 with an error that says
+// so.
+func (m *Manager) RunAs(name string, args []string, stdio Stdio, opts RunOptions) (int, error) {
 	rec, err := m.load(name)
 	if err != nil {
 		return 0, err
@@ -378,9 +336,15 @@ func (m *Manager) Run(name string, args []string, stdio Stdio) (int, error) {
 	if len(args) == 0 {
 		return 0, wrap(name, "run", errors.New("no command given"))
 	}
-	ws, err := m.attach(name, rec.UIDBase, args, stdio)
+	if err := opts.check(rec.UIDSize); err != nil {
+		return 0, wrap(name, "run", err)
+	}
+	ws, err := m.attach(name, rec.UIDBase, args, stdio, opts)
 	if errors.Is(err, lxc.ErrNotRunning) {
 		return 0, wrap(name, "run", ErrNotRunning)
+	}
+	if errors.Is(err, lxc.ErrCommandNotFound) {
+		return exitCode(ws), wrap(name, "run", err)
 	}
 	if err != nil {
 		return 0, wrap(name, "run", err)
@@ -528,6 +492,7 @@ type Info struct {
 	// Links are the links that name the container, either way (see
 	// LinksInForce).
 	Links []Link `json:"links"`
+	Details
 }
 
 // ErrUnreadable means some containers' records could not be read; each
@@ -584,6 +549,7 @@ func (m *Manager) info(rec *records.Record) (info Info, settings *generations.Se
 	if rec.Declared != nil {
 		info.Declared, info.Dropped = true, rec.Declared.Dropped
 	}
+	m.details(&info, rec, nil) // the record's part, also for an interrupted create
 	interrupted := ""
 	if rec.Creating {
 		interrupted = "create"
@@ -609,6 +575,7 @@ func (m *Manager) info(rec *records.Record) (info Info, settings *generations.Se
 		info.Generation = gen.Number
 		if s, err := gen.Settings(); err == nil {
 			info.Autostart = s.Autostart
+			m.details(&info, rec, s)
 			settings = s
 		}
 	}
@@ -668,7 +635,7 @@ func (m *Manager) Login(name string) (int, error) {
 		return 0, wrap(name, "login", pty.ErrNotTerminal)
 	}
 	shell := []string{"/bin/sh", "-c", "if command -v bash >/dev/null 2>&1; then exec bash -l; else exec sh -l; fi"}
-	ws, err := m.attach(name, rec.UIDBase, shell, Stdio{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Terminal: TerminalOn})
+	ws, err := m.attach(name, rec.UIDBase, shell, Stdio{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Terminal: TerminalOn}, RunOptions{})
 	if errors.Is(err, lxc.ErrNotRunning) {
 		return 0, wrap(name, "login", ErrNotRunning)
 	}

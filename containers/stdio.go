@@ -48,20 +48,20 @@ func (s Stdio) usePty() bool {
 	return pty.IsTerminal(s.Stdin) && pty.IsTerminal(s.Stdout)
 }
 
-// attach runs args in the container connected to stdio and returns its
-// wait status. uidBase is the host uid of the container's root, which
-// gets the pty.
-func (m *Manager) attach(name string, uidBase uint32, args []string, stdio Stdio) (syscall.WaitStatus, error) {
+// attach runs args in the container connected to stdio, as opts say, and
+// returns its wait status. uidBase is the host uid of the container's
+// root; the pty goes to the command's user.
+func (m *Manager) attach(name string, uidBase uint32, args []string, stdio Stdio, opts RunOptions) (syscall.WaitStatus, error) {
 	if stdio.usePty() {
-		return m.attachPty(name, uidBase, args, stdio)
+		return m.attachPty(name, uidBase, args, stdio, opts)
 	}
-	return m.attachPipes(name, args, stdio)
+	return m.attachPipes(name, args, stdio, opts)
 }
 
 // attachPty runs args on a new pty from the container's devpts, relayed
 // to stdio.Stdin/Stdout (raw mode when Stdin is a terminal). Standard
 // error goes through the pty too, as on any terminal.
-func (m *Manager) attachPty(name string, uidBase uint32, args []string, stdio Stdio) (syscall.WaitStatus, error) {
+func (m *Manager) attachPty(name string, uidBase uint32, args []string, stdio Stdio, opts RunOptions) (syscall.WaitStatus, error) {
 	devpts, err := lxc.Devpts(m.Cfg.ContainersDir(), name)
 	if err != nil {
 		return 0, err
@@ -72,9 +72,9 @@ func (m *Manager) attachPty(name string, uidBase uint32, args []string, stdio St
 		return 0, err
 	}
 	defer slave.Close()
-	// The pty belongs to the container's root (its group is devpts'
-	// gid=5, the guest's tty group), so the guest may reopen it.
-	if err := slave.Chown(int(uidBase), -1); err != nil {
+	// The pty belongs to the command's user (its group is devpts' gid=5,
+	// the guest's tty group), so the command may reopen it.
+	if err := slave.Chown(int(uidBase)+opts.UID, -1); err != nil {
 		master.Close()
 		return 0, fmt.Errorf("pty owner: %w", err)
 	}
@@ -99,15 +99,16 @@ func (m *Manager) attachPty(name string, uidBase uint32, args []string, stdio St
 	fwd := make(chan os.Signal, 4)
 	go func() {
 		for sig := range sigs {
-			// ^C and ^\ are typed on the pty (raw mode on ours); a
-			// SIGINT or SIGQUIT sent to the tool itself is not the
-			// command's business.
-			if sig == syscall.SIGTERM || sig == syscall.SIGHUP {
+			// ^C and ^\ typed by the admin reach the command through
+			// the pty (ours is in raw mode, so they signal nobody here);
+			// SIGTERM, SIGINT and SIGHUP sent to the tool are passed on
+			// (kill, a supervisor, a closed session).
+			if sig == syscall.SIGTERM || sig == syscall.SIGHUP || sig == syscall.SIGINT {
 				fwd <- sig
 			}
 		}
 	}()
-	ws, err := lxc.Attach(m.Cfg.ContainersDir(), name, args, guestEnv(termOf()), lxc.Session{
+	ws, err := lxc.Attach(m.Cfg.ContainersDir(), name, args, opts.env(termOf()), opts.as(), lxc.Session{
 		Stdin: slave, Stdout: slave, Stderr: slave, Signals: fwd,
 	})
 	// Our copy of the slave must go before the output can end.
@@ -126,7 +127,7 @@ func termOf() string {
 
 // attachPipes runs args with pipes: descriptors that are terminals are
 // relayed through pipes, others passed as they are.
-func (m *Manager) attachPipes(name string, args []string, stdio Stdio) (_ syscall.WaitStatus, retErr error) {
+func (m *Manager) attachPipes(name string, args []string, stdio Stdio, opts RunOptions) (_ syscall.WaitStatus, retErr error) {
 	r := revert.New()
 	defer r.Fail()
 	sess := lxc.Session{Stdin: stdio.Stdin, Stdout: stdio.Stdout, Stderr: stdio.Stderr}
@@ -164,7 +165,7 @@ func (m *Manager) attachPipes(name string, args []string, stdio Stdio) (_ syscal
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGQUIT, syscall.SIGTERM, syscall.SIGHUP)
 	defer signal.Stop(sigs)
 	sess.Signals = sigs
-	ws, err := lxc.Attach(m.Cfg.ContainersDir(), name, args, guestEnv(os.Getenv("TERM")), sess)
+	ws, err := lxc.Attach(m.Cfg.ContainersDir(), name, args, opts.env(os.Getenv("TERM")), opts.as(), sess)
 	r.Success()
 	// The command and its helper have ended: close our copies of the
 	// command's ends, then copy out what the pipes hold.

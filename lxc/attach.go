@@ -44,7 +44,20 @@ type attachSpec struct {
 	Name    string   `json:"name"`
 	Args    []string `json:"args"`
 	Env     []string `json:"env"`
+	As      As       `json:"as"`
 }
+
+// As is who and where an attached command runs: its user and group ids
+// inside the container (0: root) and its working folder ("" is /).
+type As struct {
+	UID int    `json:"uid"`
+	GID int    `json:"gid"`
+	Cwd string `json:"cwd,omitempty"`
+}
+
+// ErrCommandNotFound means the command of an attach does not exist in the
+// container (or is not executable there); it exited 127.
+var ErrCommandNotFound = errors.New("command not found")
 
 // The helper reports on descriptor 3, one line: "status N" (N the raw
 // wait status), "not-running" or "error MESSAGE".
@@ -69,6 +82,8 @@ func init() {
 	switch {
 	case errors.Is(err, ErrNotRunning):
 		fmt.Fprintln(report, "not-running")
+	case errors.Is(err, ErrCommandNotFound):
+		fmt.Fprintln(report, "not-found")
 	case err != nil:
 		fmt.Fprintf(report, "error %s\n", strings.ReplaceAll(err.Error(), "\n", " "))
 	default:
@@ -103,7 +118,7 @@ func attachInProcess(spec attachSpec) (syscall.WaitStatus, error) {
 		return 0, fmt.Errorf("attach: %w", err)
 	}
 	defer unix.Close(stdin)
-	opts := attachOptions(spec.Env)
+	opts := attachOptions(spec.Env, spec.As)
 	opts.StdinFd, opts.StdoutFd, opts.StderrFd = uintptr(stdin), 1, 2
 	pid, err := c.RunCommandNoWait(spec.Args, opts)
 	if err != nil {
@@ -124,6 +139,12 @@ func attachInProcess(spec attachSpec) (syscall.WaitStatus, error) {
 	if err != nil {
 		return 0, fmt.Errorf("attach: wait: %w", err)
 	}
+	// liblxc's child exits 127 when it cannot exec the command, and says
+	// so only in a log nobody sees: look the command up in the container
+	// (only then, so a command that exists and exits 127 is left alone).
+	if ws.Exited() && ws.ExitStatus() == 127 && !foundInGuest(c.InitPid(), spec) {
+		return ws, ErrCommandNotFound
+	}
 	return ws, nil
 }
 
@@ -131,12 +152,12 @@ func attachInProcess(spec attachSpec) (syscall.WaitStatus, error) {
 // environment env, connected as s says, and returns its wait status. The
 // command runs in a new session: without s.Terminal it has no controlling
 // terminal at all.
-func Attach(lxcpath, name string, args, env []string, s Session) (syscall.WaitStatus, error) {
+func Attach(lxcpath, name string, args, env []string, as As, s Session) (syscall.WaitStatus, error) {
 	self, err := os.Executable()
 	if err != nil {
 		return 0, fmt.Errorf("attach: find own executable: %w", err)
 	}
-	spec, err := json.Marshal(attachSpec{LXCPath: lxcpath, Name: name, Args: args, Env: env})
+	spec, err := json.Marshal(attachSpec{LXCPath: lxcpath, Name: name, Args: args, Env: env, As: as})
 	if err != nil {
 		return 0, fmt.Errorf("attach: %w", err)
 	}
@@ -185,6 +206,8 @@ func Attach(lxcpath, name string, args, env []string, s Session) (syscall.WaitSt
 	switch {
 	case line == "not-running":
 		return 0, ErrNotRunning
+	case line == "not-found":
+		return syscall.WaitStatus(127 << 8), fmt.Errorf("%s: %w", args[0], ErrCommandNotFound)
 	case strings.HasPrefix(line, "error "):
 		return 0, errors.New(strings.TrimPrefix(line, "error "))
 	case strings.HasPrefix(line, "status "):
@@ -197,12 +220,73 @@ func Attach(lxcpath, name string, args, env []string, s Session) (syscall.WaitSt
 	return 0, fmt.Errorf("attach: helper ended without a report: %v", werr)
 }
 
-func attachOptions(env []string) liblxc.AttachOptions {
+func attachOptions(env []string, as As) liblxc.AttachOptions {
 	opts := liblxc.DefaultAttachOptions
 	opts.ClearEnv = true
 	opts.Env = env
-	opts.Cwd = "/"
+	opts.Cwd = as.Cwd
+	if opts.Cwd == "" {
+		opts.Cwd = "/"
+	}
+	opts.UID, opts.GID = as.UID, as.GID
 	return opts
+}
+
+// foundInGuest reports whether the attached command exists in the
+// container as an executable file: args[0] as a path (relative to the
+// working folder) when it holds a slash, else in PATH of its environment.
+// Paths resolve inside the container's root (symlinks included) through
+// its init's root folder.
+func foundInGuest(initPID int, spec attachSpec) bool {
+	if initPID <= 0 || len(spec.Args) == 0 {
+		return true // cannot tell: say nothing
+	}
+	root, err := unix.Open(fmt.Sprintf("/proc/%d/root", initPID), unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return true
+	}
+	defer unix.Close(root)
+	prog := spec.Args[0]
+	cwd := spec.As.Cwd
+	if cwd == "" {
+		cwd = "/"
+	}
+	var candidates []string
+	if strings.Contains(prog, "/") {
+		if !strings.HasPrefix(prog, "/") {
+			prog = cwd + "/" + prog
+		}
+		candidates = []string{prog}
+	} else {
+		path := "/usr/bin:/bin"
+		for _, e := range spec.Env {
+			if v, ok := strings.CutPrefix(e, "PATH="); ok {
+				path = v
+			}
+		}
+		for _, dir := range strings.Split(path, ":") {
+			if dir == "" {
+				dir = cwd
+			}
+			candidates = append(candidates, dir+"/"+prog)
+		}
+	}
+	for _, p := range candidates {
+		// Magic links (a guest symlink to /proc/self/root/...) would lead
+		// out of the container, into this process' own root: refused
+		// (RESOLVE_IN_ROOT implies it today; the kernel may change that).
+		fd, err := unix.Openat2(root, p, &unix.OpenHow{Flags: unix.O_PATH | unix.O_CLOEXEC, Resolve: unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS})
+		if err != nil {
+			continue
+		}
+		var st unix.Stat_t
+		err = unix.Fstat(fd, &st)
+		unix.Close(fd)
+		if err == nil && st.Mode&unix.S_IFMT == unix.S_IFREG && st.Mode&0o111 != 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // Devpts returns a descriptor of the running container's devpts instance

@@ -12,7 +12,6 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -121,50 +120,6 @@ func Start(lxcpath, name string) error {
 			msg = err.Error()
 		}
 		return fmt.Errorf("%s%s", msg, logErrors(lxcpath, name))
-	}
-	return nil
-}
-
-// StartForeground runs the container attached to the caller's terminal
-// (its console) until it stops.
-func StartForeground(lxcpath, name string, onRunning func()) error {
-	c, err := open(lxcpath, name)
-	if err != nil {
-		return err
-	}
-	defer c.Release()
-	if !c.Defined() {
-		return ErrNotDefined
-	}
-	if c.Running() {
-		return ErrRunning
-	}
-	if err := c.WantDaemonize(false); err != nil {
-		return fmt.Errorf("start: %w", err)
-	}
-	// The start below blocks until the container stops; a second handle
-	// sees it come up.
-	var returned atomic.Bool
-	done := make(chan struct{})
-	defer func() { returned.Store(true); <-done }()
-	go func() {
-		defer close(done)
-		w, err := open(lxcpath, name)
-		if err != nil {
-			return
-		}
-		defer w.Release()
-		for !returned.Load() {
-			if w.Wait(liblxc.RUNNING, time.Second) {
-				if onRunning != nil {
-					onRunning()
-				}
-				return
-			}
-		}
-	}()
-	if err := c.Start(); err != nil {
-		return fmt.Errorf("start: %w%s", err, logErrors(lxcpath, name))
 	}
 	return nil
 }

@@ -17,7 +17,7 @@ var updateCommand = &cli.Command{
 	Name:      "update",
 	Usage:     "build a new generation (from FILE, default the recorded file) and activate it",
 	ArgsUsage: "NAME [FILE]",
-	Flags:     []cli.Flag{nixArgsFlag, lxcArgsFlag},
+	Flags:     []cli.Flag{nixArgsFlag, lxcArgsFlag, dryRunFlag, jsonFlag},
 	Action: func(c *cli.Context) error {
 		if err := checkArgs(c, 1, 2); err != nil {
 			return err
@@ -36,6 +36,12 @@ var updateCommand = &cli.Command{
 		var lxcArgs []string // nil: keep the recorded -l items
 		if c.IsSet("lxc") {
 			lxcArgs = c.StringSlice("lxc")
+		}
+		if c.Bool("dry-run") {
+			return printPlan(c, m, name, lxcArgs)
+		}
+		if c.Bool("json") {
+			return usagef("update: --json goes with --dry-run")
 		}
 		res, err := m.Update(c.Context, name, c.Args().Get(1), lxcArgs)
 		return report(c, name, res, err)

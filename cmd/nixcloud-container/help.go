@@ -43,9 +43,37 @@ Example: nixcloud-container create web ./web.nix -n "-I nixpkgs=/src/nixpkgs" --
 	"update": `Builds a new generation of NAME from FILE (default: the recorded file) and
 activates it: in place on a running container when only the guest changed,
 else by restarting it. -n "" clears the recorded Nix arguments; -l replaces
-the recorded LXC items.
+the recorded LXC items. --dry-run evaluates and builds, then prints what
+would change (nothing / the guest only, switched in place / host-side
+settings by key, a restart / addresses) and changes nothing; --json with it.
 
-Example: nixcloud-container update web ./web.nix`,
+Example: nixcloud-container update web ./web.nix --dry-run`,
+	"info": `Describes NAME: state, init pid, uptime, the running and the current
+generation, each interface (bridge, host veth, MAC, addresses), forwards,
+bind mounts, limits in force, the store it sees, its links, and, when it
+runs, live usage from its cgroup (memory current and peak, CPU seconds,
+processes) and per-interface byte and packet counters.
+
+Example: nixcloud-container info web --json`,
+	"console": `Connects the terminal to the container's console (its init's terminal)
+until you type Ctrl-a q or the container stops; Ctrl-a Ctrl-a sends a
+Ctrl-a. --show-log prints the console log instead (what the console showed
+since the start).
+
+Example: nixcloud-container console web`,
+	"logs": `Prints the console log of NAME (what its init and getty wrote since the
+start); -f keeps printing what is appended, as tail -f; --lxc prints LXC's
+own log of the container (why a start failed) instead.
+
+Example: nixcloud-container logs web -f`,
+	"diff": `Compares two generations of NAME: host-side settings key by key
+(bindMounts."/x".hostPath: a -> b) and the packages of their closures (name,
+old -> new version, added, removed). Without GEN: the running generation
+against the current one when they differ, else the one before the current
+one against it. One GEN: it against the current one. Two: the first against
+the second.
+
+Example: nixcloud-container diff web 3 5`,
 	"destroy": `Removes the container, its rootfs, record, generations and host
 networking. A running container needs --force.
 

@@ -58,6 +58,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			hostCommand,
 			autostartCommand,
 			applyCommand,
+			infoCommand, consoleCommand, logsCommand, diffCommand,
 			completionCommand, manCommand, completeCommand,
 		},
 		Action: func(c *cli.Context) error {

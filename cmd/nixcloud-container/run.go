@@ -1,7 +1,9 @@
 package main
 
 import (
+	"errors"
 	"os"
+	"strings"
 
 	"github.com/urfave/cli/v2"
 
@@ -12,10 +14,18 @@ import (
 var runCommand = &cli.Command{
 	Name:      "run",
 	Usage:     "run a command in a container and exit with its status",
-	ArgsUsage: "NAME [-t|-T] -- CMD [ARG...]",
+	ArgsUsage: "NAME [-t|-T] [--user UID[:GID]] [--cwd DIR] [--env K=V]... [--clear-env] -- CMD [ARG...]",
+	Description: "CMD runs as root in / with PATH (the guest's system profile first), HOME=/root,\n" +
+		"USER=root, LOGNAME=root and the caller's TERM; another --user gets HOME=/ and no USER\n" +
+		"or LOGNAME. --env adds or replaces variables, --clear-env starts from none. SIGTERM,\n" +
+		"SIGINT and SIGHUP sent to run reach CMD. A CMD that does not exist exits 127 with a message.",
 	Flags: []cli.Flag{
 		&cli.BoolFlag{Name: "tty", Aliases: []string{"t"}, Usage: "run CMD on a pty even when stdin is not a terminal"},
 		&cli.BoolFlag{Name: "no-tty", Aliases: []string{"T"}, Usage: "run CMD with pipes even when stdin is a terminal"},
+		&cli.StringFlag{Name: "user", Aliases: []string{"u"}, Usage: "run CMD as `UID[:GID]` inside the container (default 0:0; GID defaults to UID)"},
+		&cli.StringFlag{Name: "cwd", Usage: "run CMD in the absolute folder `DIR` (default /)"},
+		&cli.StringSliceFlag{Name: "env", Usage: "set `KEY=VALUE` for CMD (repeatable)"},
+		&cli.BoolFlag{Name: "clear-env", Usage: "start CMD with no variables but the --env ones"},
 	},
 	Action: func(c *cli.Context) error {
 		args := c.Args().Slice()
@@ -37,11 +47,29 @@ var runCommand = &cli.Command{
 		case c.Bool("no-tty"):
 			mode = containers.TerminalOff
 		}
+		opts := containers.RunOptions{Cwd: c.String("cwd"), Env: c.StringSlice("env"), ClearEnv: c.Bool("clear-env")}
+		if c.IsSet("user") {
+			var err error
+			if opts.UID, opts.GID, err = containers.ParseUser(c.String("user")); err != nil {
+				return usagef("run: %v", err)
+			}
+		}
+		if c.IsSet("cwd") && (opts.Cwd == "" || opts.Cwd[0] != '/') {
+			return usagef("run: --cwd %q: want an absolute folder", opts.Cwd)
+		}
+		for _, e := range opts.Env {
+			if k, _, ok := strings.Cut(e, "="); !ok || k == "" {
+				return usagef("run: --env %q: want KEY=VALUE", e)
+			}
+		}
 		m, err := manager(c)
 		if err != nil {
 			return err
 		}
-		code, err := m.Run(args[0], args[1:], containers.Stdio{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Terminal: mode})
+		code, err := m.RunAs(args[0], args[1:], containers.Stdio{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Terminal: mode}, opts)
+		if errors.Is(err, containers.ErrCommandNotFound) {
+			return cli.Exit(oneLine(err.Error()), code)
+		}
 		if err != nil {
 			return err
 		}

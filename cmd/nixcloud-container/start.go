@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"os"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -12,7 +13,7 @@ var startCommand = &cli.Command{
 	Usage:     "start a container (its current generation)",
 	ArgsUsage: "NAME",
 	Flags: []cli.Flag{&cli.BoolFlag{
-		Name: "foreground", Aliases: []string{"F"}, Usage: "stay attached to the container's console until it stops",
+		Name: "foreground", Aliases: []string{"F"}, Usage: "show the boot and stay on the container's console until it stops (Ctrl-a q detaches, leaving it running)",
 	}},
 	Action: func(c *cli.Context) error {
 		name, m, err := oneName(c)
@@ -20,7 +21,7 @@ var startCommand = &cli.Command{
 			return err
 		}
 		if c.Bool("foreground") {
-			return m.StartForeground(c.Context, name)
+			return m.StartForeground(c.Context, name, os.Stdin, os.Stdout)
 		}
 		return m.Start(c.Context, name)
 	},
