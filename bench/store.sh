@@ -17,8 +17,8 @@ chmod 755 "$dir"
 ip netns add "$ns"
 ip netns exec "$ns" ip link set lo up
 . scripts/netns.sh
-# Every command runs in one mount namespace, as on a real host (the views
-# are host mounts that outlive the command that made them).
+# Every command runs in one mount namespace, playing the host's, as on a
+# real host (its mount table is counted below: the views must not be in it).
 nsexec_in "$ns" sh -c 'echo $$ > "$0"; exec sleep infinity' "$dir/ns.pid" 2>/dev/null &
 disown
 for _ in $(seq 50); do [ -s "$dir/ns.pid" ] && break; sleep 0.1; done
@@ -66,8 +66,13 @@ for n in $names; do
   inside=$(nsexec "$bin" run "$n" -- cat /proc/self/mountinfo | wc -l)
   view=$dir/state/store/$n
   host=$(nsexec awk -v v="$view" 'index($5, v) == 1' /proc/self/mountinfo | wc -l)
-  used=$(nsexec df -k --output=used "$view" 2>/dev/null | tail -1 || echo 0)
-  printf '%-13s mounts inside %5d  view mounts on host %5d  view tmpfs %s KiB  slab +%d KiB (rough)\n' \
-    "$n" "$inside" "$host" "${used// /}" $(( s1 - s0 ))
+  # The view lives in the namespace of the container's LXC monitor
+  # (init's parent).
+  init=$(nsexec lxc-info -P "$dir/state/containers" -n "$n" -pH)
+  mon=$(ps -o ppid= "$init" | tr -d ' ')
+  own=$(awk -v v="$view" 'index($5, v) == 1' /proc/"$mon"/mountinfo | wc -l)
+  used=$(nsenter -t "$mon" -m df -k --output=used "$view" 2>/dev/null | tail -1 || echo 0)
+  printf '%-13s mounts inside %5d  view mounts on host %5d, in its namespace %5d  view tmpfs %s KiB  slab +%d KiB (rough)\n' \
+    "$n" "$inside" "$host" "$own" "${used// /}" $(( s1 - s0 ))
   nsexec "$bin" stop "$n"
 done

@@ -122,8 +122,12 @@ func (m *Manager) start(ctx context.Context, rec *records.Record) (already bool,
 	if err := m.prepareStart(ctx, rec, settings, lxcArgs); err != nil {
 		return false, finish(err)
 	}
+	view, err := m.prepareStore(ctx, rec, settings)
+	if err != nil {
+		return false, finish(err)
+	}
 	step("start:prepared")
-	err = lxc.Start(m.Cfg.ContainersDir(), name)
+	err = m.startLXC(name, view)
 	if errors.Is(err, lxc.ErrRunning) {
 		return true, finish(m.reassert(rec, settings))
 	}
@@ -212,13 +216,7 @@ func (m *Manager) prepareStart(ctx context.Context, rec *records.Record, setting
 			return err
 		}
 	}
-	if err := m.prepareStore(ctx, rec, settings); err != nil {
-		return err
-	}
-	if err := m.writeConfig(rec, settings, lxcArgs); err != nil {
-		return errors.Join(err, m.removeStore(rec.Name))
-	}
-	return nil
+	return m.writeConfig(rec, settings, lxcArgs)
 }
 
 // resetRootfs gives an ephemeral container a fresh, empty rootfs before it

@@ -97,29 +97,57 @@ func allExist(paths []string) bool {
 	return true
 }
 
-// prepareStore builds the store view of a container about to start (a
-// stale one, left by a crash, is replaced); with store = "all" it removes
-// any view left.
-func (m *Manager) prepareStore(ctx context.Context, rec *records.Record, settings *generations.Settings) error {
+// storePaths returns where the container's view goes and what it holds,
+// or "" with store = "all".
+func (m *Manager) storePaths(ctx context.Context, rec *records.Record, settings *generations.Settings) (string, []string, error) {
 	dir := m.storeView(rec.Name, settings)
 	if dir == "" {
-		return m.removeStore(rec.Name)
+		return "", nil, nil
 	}
 	gen, err := m.profile(rec.Name, generations.Nix{}).Current()
 	if err != nil {
-		return wrap(rec.Name, "store view", err)
+		return "", nil, wrap(rec.Name, "store view", err)
 	}
 	paths, err := m.storeClosure(ctx, rec.Name, gen, settings)
 	if err != nil {
-		return wrap(rec.Name, "store view", err)
+		return "", nil, wrap(rec.Name, "store view", err)
 	}
 	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
-		return wrap(rec.Name, "store view", err)
+		return "", nil, wrap(rec.Name, "store view", err)
 	}
-	if err := storeview.Create(dir, paths); err != nil {
-		return wrap(rec.Name, "store view", err)
+	return dir, paths, nil
+}
+
+// prepareStore makes the store view of a container about to start in a
+// mount namespace of its own (storeview.Make) and returns it held, for
+// startLXC: the view never appears in the caller's mount namespace, nor
+// in the host's. With store = "all" it returns nil. A view an older
+// version left in the caller's namespace goes first.
+func (m *Manager) prepareStore(ctx context.Context, rec *records.Record, settings *generations.Settings) (*storeview.Held, error) {
+	if err := m.removeStore(rec.Name); err != nil {
+		return nil, err
 	}
-	return nil
+	dir, paths, err := m.storePaths(ctx, rec, settings)
+	if dir == "" || err != nil {
+		return nil, err
+	}
+	view, err := storeview.Make(dir, paths)
+	if err != nil {
+		return nil, wrap(rec.Name, "store view", err)
+	}
+	return view, nil
+}
+
+// startLXC starts the container, in the mount namespace of its view if it
+// has one, and lets the view's holder go: the container's LXC monitor
+// holds the namespace from then on, and when the container stops the
+// kernel drops it with every mount of the view.
+func (m *Manager) startLXC(name string, view *storeview.Held) error {
+	if view == nil {
+		return lxc.Start(m.Cfg.ContainersDir(), name)
+	}
+	err := lxc.Start(m.Cfg.ContainersDir(), name, lxc.InMountNamespace(view.Namespace()))
+	return errors.Join(err, view.Close())
 }
 
 // ErrNoStoreView means a running container with store = "closure" has no
@@ -145,7 +173,8 @@ func (m *Manager) injectStore(ctx context.Context, rec *records.Record, gen gene
 		return err
 	}
 	// The view lives in the mount namespace the container was started in
-	// (usually the host's), where its LXC monitor, init's parent, is.
+	// (its own, see prepareStore), where its LXC monitor, init's parent,
+	// is.
 	initPID, err := lxc.InitPID(m.Cfg.ContainersDir(), rec.Name)
 	if err != nil {
 		return err
@@ -178,9 +207,13 @@ func parentPID(pid int) (int, error) {
 	return 0, fmt.Errorf("/proc/%d/status: no PPid", pid)
 }
 
-// removeStore removes the store view of a stopped container (none is
-// fine). Never call it while the container runs: the unmounts would
-// propagate into it.
+// removeStore removes the store view of a stopped container from the
+// caller's mount namespace (none is fine): one made for a foreground
+// start, or left by an older version, which made views there. The view of
+// a start in the background needs no removing: it goes with its mount
+// namespace. Never call it while the container runs: the unmounts would
+// propagate into it, and removing the folder detaches the view in every
+// other namespace too.
 func (m *Manager) removeStore(name string) error {
 	if err := storeview.Remove(m.Cfg.StoreViewDir(name)); err != nil {
 		return wrap(name, "store view", err)

@@ -9,13 +9,16 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 // oneMountNamespace runs every later command of the host in one mount
-// namespace of its own, as on a real host: `ip netns exec` gives each
-// command a fresh one, in which the store views (host mounts) made by one
-// command would be gone for the next. The namespace lives as long as a
-// sleeping process in it (and the LXC monitors started from it).
+// namespace of its own, as on a real host, where `ip netns exec` gives
+// each command a fresh one. The store views do not need it (each lives in
+// a namespace of its own, see storeview.Make); TestStoreViewNotOnHost
+// uses it as the host's namespace, whose mount table it checks. The
+// namespace lives as long as a sleeping process in it (and the LXC
+// monitors started from it).
 func (h *host) oneMountNamespace() {
 	h.t.Helper()
 	cmd := exec.Command("ip", "netns", "exec", h.netns, "sh", "-ec", cgroupMounts+"echo ready; exec sleep infinity")
@@ -119,7 +122,6 @@ func (h *host) storeLeaks(name string, paths []string) []string {
 // attack on a container with store = "all" reads all of them, as before.
 func TestStoreViewIsolation(t *testing.T) {
 	h := newHost(t, "")
-	h.oneMountNamespace()
 	secret := fmt.Sprintf("secret-key-%d", os.Getpid())
 	var out string
 	keyPath := addToStore(t, h.writeFile("key.txt", secret+"\n"))
@@ -288,7 +290,6 @@ const lxcGuestSystem = "/nix/var/nixcloud-container/profile/system"
 // the new generation and says why.
 func TestStoreViewRestartWithoutView(t *testing.T) {
 	h := newHost(t, `store = "all"`+"\n")
-	h.oneMountNamespace()
 	word := fmt.Sprintf("restart-%d", os.Getpid())
 	one := h.busyboxFile("one.nix", `marker = "one"; switchExitCode = 0;`, "")
 	two := h.busyboxFile("two.nix", fmt.Sprintf(`marker = "one"; switchExitCode = 0; package = %q;`, word), "")
@@ -321,14 +322,16 @@ func mustRead(t *testing.T, path string) string {
 	return string(data)
 }
 
-// TestStoreViewCrash: a start killed after it built the view leaves it;
-// the next start replaces it, stop removes it, and host teardown removes
-// one left by a crash.
+// TestStoreViewCrash: a start killed after it made the view (in a mount
+// namespace of its own, held by a helper) leaves no mount of it anywhere:
+// the helper sees its parent gone and exits, and the namespace goes with
+// every mount of the view. The next start makes it again; stop and host
+// teardown leave no namespace holding it, and no folder.
 func TestStoreViewCrash(t *testing.T) {
 	h := newHost(t, "")
-	h.oneMountNamespace()
 	h.must("create", "c", h.busyboxFile("c.nix", `marker = "crash";`, ""))
 	view := filepath.Join(h.dir, "state", "store", "c")
+	views := filepath.Dir(view)
 	dieAt := func(step string, args ...string) {
 		t.Helper()
 		cmd := h.command(args...)
@@ -336,20 +339,13 @@ func TestStoreViewCrash(t *testing.T) {
 		if r := h.runCmd(cmd, args); r.code != 137 {
 			t.Fatalf("%v dying at %s: exit %d, %q", args, step, r.code, r.stderr)
 		}
-	}
-	inView := func() []string {
-		t.Helper()
-		out, err := exec.Command("nsenter", "--mount="+h.mntns, "ls", "-A", view).Output()
-		if err != nil {
-			return nil
+		waitGone(t, processesNamed("nixcloud-container-store-view", view))
+		if got := viewMounts(t, views); len(got) > 0 {
+			t.Fatalf("after the crash at %s: namespaces hold the view: %v", step, got)
 		}
-		return strings.Fields(string(out))
 	}
 	want := baseNames(closure(t, h.currentStorePath("c")))
 	dieAt("start:prepared", "start", "c")
-	if got := inView(); !slices.Equal(got, want) {
-		t.Fatalf("after the crash: view holds %v, want %v", got, want)
-	}
 	h.must("start", "c")
 	if got := h.storeListing("c"); !slices.Equal(got, want) {
 		t.Errorf("after the start: /nix/store lists %v, want %v", got, want)
@@ -357,17 +353,22 @@ func TestStoreViewCrash(t *testing.T) {
 	if m := h.marker("c"); m != "crash" {
 		t.Errorf("marker %q", m)
 	}
+	var monitor []string
+	for _, n := range viewMounts(t, views) {
+		monitor = append(monitor, n.pids...)
+	}
+	if len(monitor) == 0 {
+		t.Fatal("running: no namespace holds the view")
+	}
 	h.must("stop", "c")
-	if got := inView(); got != nil {
-		t.Errorf("after stop: the view is still there: %v", got)
+	waitGone(t, monitor)
+	if got := viewMounts(t, views); len(got) > 0 {
+		t.Errorf("after stop: namespaces hold the view: %v", got)
 	}
 	dieAt("start:prepared", "start", "c")
-	if inView() == nil {
-		t.Fatal("no view after the second crash")
-	}
 	h.must("host", "teardown")
-	if got := inView(); got != nil {
-		t.Errorf("after host teardown: the view is still there: %v", got)
+	if _, err := os.Lstat(view); err == nil {
+		t.Errorf("after host teardown: %s is still there", view)
 	}
 }
 
@@ -375,7 +376,6 @@ func TestStoreViewCrash(t *testing.T) {
 // starts, sees all of them and runs.
 func TestStoreViewManyPaths(t *testing.T) {
 	h := newHost(t, "")
-	h.oneMountNamespace()
 	many := filepath.Join(repoRoot(), "examples", "busybox", "many-paths.nix")
 	h.must("create", "c", h.busyboxFile("c.nix", fmt.Sprintf(`marker = "many"; extraPaths = import %s { n = 1000; };`, many), ""), "--start")
 	want := baseNames(closure(t, h.currentStorePath("c")))
@@ -389,4 +389,160 @@ func TestStoreViewManyPaths(t *testing.T) {
 		t.Errorf("marker %q", m)
 	}
 	h.must("run", "c", "--", "sh", "-c", "for p in $(cat "+lxcGuestSystem+"/extra-paths); do test -e $p/manifest.nix; done")
+}
+
+// viewMounts scans every process on the machine and returns, per mount
+// namespace (its /proc/PID/ns/mnt link), the mount points under dir it
+// holds and the processes in it, for the namespaces that hold any.
+func viewMounts(t *testing.T, dir string) map[string]*nsMounts {
+	t.Helper()
+	found := map[string]*nsMounts{}
+	seen := map[string]bool{}
+	pids, _ := filepath.Glob("/proc/[0-9]*")
+	for _, p := range pids {
+		ns, err := os.Readlink(p + "/ns/mnt")
+		if err != nil {
+			continue // gone meanwhile
+		}
+		if n := found[ns]; n != nil {
+			n.pids = append(n.pids, p)
+		}
+		if seen[ns] {
+			continue
+		}
+		data, err := os.ReadFile(p + "/mountinfo")
+		if err != nil {
+			continue
+		}
+		seen[ns] = true
+		var points []string
+		for _, line := range strings.Split(string(data), "\n") {
+			f := strings.Fields(line)
+			if len(f) > 4 && (f[4] == dir || strings.HasPrefix(f[4], dir+"/")) {
+				points = append(points, f[4])
+			}
+		}
+		if len(points) > 0 {
+			found[ns] = &nsMounts{points: points, pids: []string{p}}
+		}
+	}
+	return found
+}
+
+type nsMounts struct {
+	points []string
+	pids   []string // /proc/PID
+}
+
+func (n *nsMounts) String() string {
+	return fmt.Sprintf("%d mounts (%s, ...) held by %v", len(n.points), n.points[0], n.pids)
+}
+
+// mountPointsIn lists the mount points under dir in a process's
+// mountinfo file.
+func mountPointsIn(t *testing.T, mountinfo, dir string) []string {
+	t.Helper()
+	var points []string
+	for _, line := range strings.Split(mustRead(t, mountinfo), "\n") {
+		f := strings.Fields(line)
+		if len(f) > 4 && (f[4] == dir || strings.HasPrefix(f[4], dir+"/")) {
+			points = append(points, f[4])
+		}
+	}
+	return points
+}
+
+// waitGone waits until the processes (/proc/PID) have exited: a mount
+// namespace goes with its last process. The bound only keeps a broken
+// run from hanging until the suite's timeout (which skips the clean-up).
+func waitGone(t *testing.T, pids []string) {
+	t.Helper()
+	deadline := time.Now().Add(2 * time.Minute)
+	for _, p := range pids {
+		for {
+			if _, err := os.Stat(p); err != nil {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s has not exited", p)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+}
+
+// processesNamed lists the processes (/proc/PID) whose command line is
+// exactly args.
+func processesNamed(args ...string) []string {
+	var found []string
+	pids, _ := filepath.Glob("/proc/[0-9]*")
+	for _, p := range pids {
+		data, err := os.ReadFile(p + "/cmdline")
+		if err == nil && string(data) == strings.Join(args, "\x00")+"\x00" {
+			found = append(found, p)
+		}
+	}
+	return found
+}
+
+// TestStoreViewNotOnHost: a running closure container's store view (one
+// mount per path of its closure) is in no namespace but the one its LXC
+// monitor holds: not in the host's mount namespace (every command runs in
+// one namespace playing it, as on a real host), not in the machine's real
+// one; the container still sees exactly its closure. When it stops the
+// namespace is gone with every mount of the view, and host teardown
+// leaves no namespace and nothing mounted behind.
+func TestStoreViewNotOnHost(t *testing.T) {
+	h := newHost(t, "")
+	h.oneMountNamespace()
+	hostMountinfo := filepath.Join(filepath.Dir(filepath.Dir(h.mntns)), "mountinfo")
+	views := filepath.Join(h.dir, "state", "store")
+	many := filepath.Join(repoRoot(), "examples", "busybox", "many-paths.nix")
+	h.must("create", "c", h.busyboxFile("c.nix", fmt.Sprintf(`marker = "apart"; extraPaths = import %s { n = 20; };`, many), ""), "--start")
+	h.must("create", "all", h.busyboxFile("all.nix", `marker = "apart-all";`, `  store = "all";`), "--start")
+	want := baseNames(closure(t, h.currentStorePath("c")))
+	if got := h.storeListing("c"); !slices.Equal(got, want) {
+		t.Errorf("/nix/store lists %v, want the closure %v", got, want)
+	}
+	if m := h.marker("c"); m != "apart" {
+		t.Errorf("marker %q: its init did not run", m)
+	}
+	if got := mountPointsIn(t, hostMountinfo, views); len(got) > 0 {
+		t.Fatalf("the host's mount namespace holds %d mounts of the store view: %v", len(got), got[:min(len(got), 5)])
+	}
+	if got := mountPointsIn(t, "/proc/self/mountinfo", views); len(got) > 0 {
+		t.Errorf("the machine's mount namespace holds %d mounts of the store view", len(got))
+	}
+	held := viewMounts(t, views)
+	if len(held) != 1 {
+		t.Fatalf("%d mount namespaces hold the store views, want one (c's): %v", len(held), held)
+	}
+	var monitor []string
+	for ns, n := range held {
+		if len(n.points) != len(want)+1 {
+			t.Errorf("namespace %s holds %d mounts under %s, want the view and one per closure path (%d)", ns, len(n.points), views, len(want)+1)
+		}
+		monitor = n.pids
+	}
+	h.must("stop", "c")
+	waitGone(t, monitor)
+	if got := viewMounts(t, views); len(got) > 0 {
+		t.Errorf("after stop, namespaces still hold the view: %v", got)
+	}
+	// Started again, stopped with the other, and the host torn down.
+	h.must("start", "c")
+	monitor = nil
+	for _, n := range viewMounts(t, views) {
+		monitor = append(monitor, n.pids...)
+	}
+	if len(monitor) == 0 {
+		t.Fatal("started again: no namespace holds the view")
+	}
+	h.must("stop", "c")
+	h.must("stop", "all")
+	h.must("host", "teardown")
+	waitGone(t, monitor)
+	if got := viewMounts(t, h.dir); len(got) > 0 {
+		t.Errorf("after stop and host teardown, namespaces still hold mounts under %s: %v", h.dir, got)
+	}
 }

@@ -100,7 +100,7 @@ const startHelperRunning = 3
 // nothing else: a C constructor (starthelper.c) starts the container
 // before the Go runtime is even set up, so the monitor is a fork of a
 // process that holds liblxc and nothing more.
-func Start(lxcpath, name string) error {
+func Start(lxcpath, name string, opts ...StartOption) error {
 	self, err := os.Executable()
 	if err != nil {
 		return fmt.Errorf("start: find own executable: %w", err)
@@ -110,6 +110,9 @@ func Start(lxcpath, name string) error {
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	for _, o := range opts {
+		o(cmd)
+	}
 	if err := cmd.Run(); err != nil {
 		var ee *exec.ExitError
 		if errors.As(err, &ee) && ee.ExitCode() == startHelperRunning {

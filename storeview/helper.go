@@ -5,11 +5,12 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"strings"
 
-	"golang.org/x/sys/unix"
+	"github.com/nixcloud/nixcloud-container/internal/mntns"
 )
 
 // ErrNoView means there is no view to add paths to.
@@ -19,22 +20,36 @@ var ErrNoView = errors.New("no store view")
 // to add paths to a view in another mount namespace (see AddIn).
 const addHelperArg0 = "nixcloud-container-store-add"
 
-// mntnsEnv names the descriptor of the namespace the helper enters
-// (enter_cgo.go).
-const mntnsEnv = "_NIXCLOUD_CONTAINER_STORE_MNTNS"
+// holderArg0 is the argv[0] under which the binary re-executes itself to
+// make a view in a mount namespace of its own and hold it (see Make).
+const holderArg0 = "nixcloud-container-store-view"
 
-// helperNoView is the helper's exit status for ErrNoView.
+// helperNoView is the add helper's exit status for ErrNoView.
 const helperNoView = 3
 
-// The add helper: DIR as its argument, store paths on standard input, one
-// a line; it runs in the namespace its constructor entered.
+// holderReady is the line the holder writes once the view is made.
+const holderReady = "ready"
+
+// The helpers: DIR as their argument, store paths on standard input, one
+// a line. The add helper runs in the namespace its constructor entered
+// (internal/mntns); the holder in the one its constructor made, and it
+// ends the paths with an empty line.
 func init() {
-	if len(os.Args) != 2 || os.Args[0] != addHelperArg0 {
+	if len(os.Args) != 2 {
 		return
 	}
-	if !entered() {
+	switch os.Args[0] {
+	case addHelperArg0:
+		os.Exit(addHelper(os.Args[1]))
+	case holderArg0:
+		os.Exit(holder(os.Args[1]))
+	}
+}
+
+func addHelper(dir string) int {
+	if !mntns.Entered() {
 		fmt.Fprintln(os.Stderr, "the store view's mount namespace was not entered")
-		os.Exit(1)
+		return 1
 	}
 	var paths []string
 	sc := bufio.NewScanner(os.Stdin)
@@ -43,16 +58,49 @@ func init() {
 	}
 	err := sc.Err()
 	if err == nil {
-		err = addMounted(os.Args[1], paths)
+		err = addMounted(dir, paths)
 	}
 	if errors.Is(err, ErrNoView) {
-		os.Exit(helperNoView)
+		return helperNoView
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
+		return 1
 	}
-	os.Exit(0)
+	return 0
+}
+
+// holder makes the view at dir in the new mount namespace, says so on
+// standard output and holds the namespace until standard input ends (its
+// parent closed it, or died): by then the container's LXC monitor, started
+// in this namespace, holds it, or nothing does and the kernel drops it
+// with every mount of the view. Paths not ended by the empty line (the
+// parent died while sending them) make no view.
+func holder(dir string) int {
+	if !mntns.Made() {
+		fmt.Fprintln(os.Stderr, "no mount namespace of its own for the store view")
+		return 1
+	}
+	in := bufio.NewReader(os.Stdin)
+	var paths []string
+	for {
+		line, err := in.ReadString('\n')
+		if err != nil {
+			return 1 // the parent is gone
+		}
+		line = strings.TrimSuffix(line, "\n")
+		if line == "" {
+			break
+		}
+		paths = append(paths, line)
+	}
+	if err := Create(dir, paths); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	fmt.Println(holderReady)
+	io.Copy(io.Discard, in)
+	return 0
 }
 
 // addMounted adds paths to the view at dir, which must be there.
@@ -79,21 +127,17 @@ func AddIn(pid int, dir string, paths []string) error {
 		return fmt.Errorf("store view %s: mount namespace of pid %d: %w", dir, pid, err)
 	}
 	defer ns.Close()
-	var theirs, ours unix.Stat_t
-	if err := unix.Fstat(int(ns.Fd()), &theirs); err != nil {
+	same, err := mntns.Same(ns)
+	if err != nil {
 		return fmt.Errorf("store view %s: %w", dir, err)
 	}
-	if err := unix.Stat("/proc/self/ns/mnt", &ours); err != nil {
-		return fmt.Errorf("store view %s: %w", dir, err)
-	}
-	if theirs.Ino == ours.Ino && theirs.Dev == ours.Dev {
+	if same {
 		return addMounted(dir, paths)
 	}
 	var stderr bytes.Buffer
 	cmd := exec.Command("/proc/self/exe", dir)
 	cmd.Args[0] = addHelperArg0
-	cmd.ExtraFiles = []*os.File{ns} // fd 3
-	cmd.Env = append(os.Environ(), mntnsEnv+"=3")
+	mntns.Enter(cmd, ns)
 	cmd.Stdin = strings.NewReader(strings.Join(paths, "\n") + "\n")
 	cmd.Stderr = &stderr
 	err = cmd.Run()
@@ -103,6 +147,80 @@ func AddIn(pid int, dir string, paths []string) error {
 	}
 	if err != nil {
 		return fmt.Errorf("store view %s: in the mount namespace of pid %d: %w: %s", dir, pid, err, strings.TrimSpace(stderr.String()))
+	}
+	return nil
+}
+
+// Held is a view made in a mount namespace of its own (a slave of the
+// caller's, so nothing of the view reaches the caller's namespace or the
+// host's), held by a helper process until Close. Start the container in
+// Namespace() before Close: its LXC monitor then holds the namespace for
+// as long as the container runs, and when it stops the kernel drops the
+// namespace with every mount of the view. Nothing needs removing, and a
+// crash at any point leaves nothing behind.
+type Held struct {
+	dir    string
+	cmd    *exec.Cmd
+	stdin  io.WriteCloser
+	ns     *os.File
+	stderr bytes.Buffer
+}
+
+// Make makes a view at dir holding exactly paths in a new mount
+// namespace, and holds it.
+func Make(dir string, paths []string) (_ *Held, retErr error) {
+	h := &Held{dir: dir, cmd: exec.Command("/proc/self/exe", dir)}
+	h.cmd.Args[0] = holderArg0
+	mntns.New(h.cmd)
+	h.cmd.Stderr = &h.stderr
+	stdin, err := h.cmd.StdinPipe()
+	if err != nil {
+		return nil, fmt.Errorf("store view %s: %w", dir, err)
+	}
+	h.stdin = stdin
+	stdout, err := h.cmd.StdoutPipe()
+	if err != nil {
+		return nil, fmt.Errorf("store view %s: %w", dir, err)
+	}
+	if err := h.cmd.Start(); err != nil {
+		return nil, fmt.Errorf("store view %s: %w", dir, err)
+	}
+	defer func() {
+		if retErr != nil {
+			retErr = errors.Join(retErr, h.Close())
+		}
+	}()
+	// The holder reads everything before it answers: no deadlock on a
+	// closure larger than the pipe.
+	if _, err := io.WriteString(stdin, strings.Join(append(paths, "", ""), "\n")); err != nil {
+		return nil, fmt.Errorf("store view %s: send the paths: %w", dir, err)
+	}
+	line, _ := bufio.NewReader(stdout).ReadString('\n')
+	if line != holderReady+"\n" {
+		err := h.Close()
+		if err == nil {
+			err = errors.New("the helper did not make it")
+		}
+		return nil, err
+	}
+	if h.ns, err = os.Open(fmt.Sprintf("/proc/%d/ns/mnt", h.cmd.Process.Pid)); err != nil {
+		return nil, fmt.Errorf("store view %s: %w", dir, err)
+	}
+	return h, nil
+}
+
+// Namespace is the mount namespace that holds the view.
+func (h *Held) Namespace() *os.File { return h.ns }
+
+// Close lets the helper go. The view lives on while anything else is in
+// its namespace (the container's LXC monitor).
+func (h *Held) Close() error {
+	if h.ns != nil {
+		h.ns.Close()
+	}
+	h.stdin.Close()
+	if err := h.cmd.Wait(); err != nil {
+		return fmt.Errorf("store view %s: %w: %s", h.dir, err, strings.TrimSpace(h.stderr.String()))
 	}
 	return nil
 }
