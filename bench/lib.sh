@@ -6,7 +6,8 @@
 # counted. Run as root after scripts/setup.sh, from anywhere.
 set -euo pipefail
 bench_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-bin=$bench_root/nixcloud-container
+# NCC_BENCH_BIN: another build to measure (an older one, for a before/after).
+bin=${NCC_BENCH_BIN:-$bench_root/nixcloud-container}
 . "$bench_root/scripts/netns.sh"
 
 # bench_init NAME: a fresh host (folder, host.toml, namespaces), removed
