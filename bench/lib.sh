@@ -8,6 +8,10 @@ set -euo pipefail
 bench_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # NCC_BENCH_BIN: another build to measure (an older one, for a before/after).
 bin=${NCC_BENCH_BIN:-$bench_root/nixcloud-container}
+# all_store: the setting for a container that sees the whole store (what
+# raw lxc-start can start); empty for a build older than the store view
+# (NCC_BENCH_ALL_STORE=).
+all_store=${NCC_BENCH_ALL_STORE-'store = "all";'}
 . "$bench_root/scripts/netns.sh"
 
 # bench_init NAME: a fresh host (folder, host.toml, namespaces), removed

@@ -155,9 +155,12 @@ func (m *Manager) details(info *Info, rec *records.Record, s *generations.Settin
 	if info.State != "RUNNING" {
 		return
 	}
-	pid, err := lxc.InitPID(m.Cfg.ContainersDir(), rec.Name)
-	if err != nil || pid <= 0 {
-		return
+	pid := d.InitPID // the caller's, when it asked with the state
+	if pid <= 0 {
+		var err error
+		if pid, err = lxc.InitPID(m.Cfg.ContainersDir(), rec.Name); err != nil || pid <= 0 {
+			return
+		}
 	}
 	d.InitPID = pid
 	if t, err := lxc.ProcessStart(pid); err == nil {
@@ -177,9 +180,13 @@ func (m *Manager) Info(name string) (Info, error) {
 	if rec.Intent != nil && !m.Store.Busy(name) {
 		info.Interrupted = rec.Intent.Op
 	}
-	info.State, err = lxc.State(m.Cfg.ContainersDir(), name)
+	var pid int
+	info.State, pid, err = lxc.StateAndPID(m.Cfg.ContainersDir(), name)
 	if err != nil {
 		return Info{}, wrap(name, "info", err)
+	}
+	if pid > 0 {
+		info.InitPID = pid
 	}
 	gen, s, err := m.currentOf(rec)
 	if err != nil {

@@ -564,11 +564,14 @@ func (m *Manager) info(rec *records.Record) (info Info, settings *generations.Se
 		info.State = "INTERRUPTED"
 		return info, nil, true
 	}
-	st, err := lxc.State(m.Cfg.ContainersDir(), rec.Name)
+	st, pid, err := lxc.StateAndPID(m.Cfg.ContainersDir(), rec.Name)
 	if err != nil {
 		st = "BROKEN"
 	}
 	info.State = st
+	if pid > 0 {
+		info.InitPID = pid // details need not ask again
+	}
 	if gen, err := m.profile(rec.Name, generations.Nix{}).Current(); err == nil {
 		info.Generation = gen.Number
 		if s, err := gen.Settings(); err == nil {

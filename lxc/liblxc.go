@@ -60,17 +60,22 @@ func WriteConfig(lxcpath, name string, items Items) error {
 	return nil
 }
 
-// stateLiblxc returns the container's state as liblxc says it.
-func stateLiblxc(lxcpath, name string) (string, error) {
+// stateLiblxc returns the container's state as liblxc says it and, when
+// it runs, its init's host pid (-1 otherwise).
+func stateLiblxc(lxcpath, name string) (string, int, error) {
 	c, err := open(lxcpath, name)
 	if err != nil {
-		return "", err
+		return "", -1, err
 	}
 	defer c.Release()
 	if !c.Defined() {
-		return "", ErrNotDefined
+		return "", -1, ErrNotDefined
 	}
-	return c.State().String(), nil
+	st := c.State()
+	if st != liblxc.RUNNING {
+		return st.String(), -1, nil
+	}
+	return st.String(), c.InitPid(), nil
 }
 
 // InitPID returns the host pid of the container's init, or -1 when stopped.

@@ -52,11 +52,18 @@ func monitorListens(lxcpath, name string) (bool, error) {
 // asking liblxc (which parses the whole configuration first); one with a
 // monitor is asked through liblxc.
 func State(lxcpath, name string) (string, error) {
+	st, _, err := StateAndPID(lxcpath, name)
+	return st, err
+}
+
+// StateAndPID is State and, for a running container, its init's host pid
+// (-1 otherwise), from one query.
+func StateAndPID(lxcpath, name string) (string, int, error) {
 	if _, err := os.Stat(filepath.Join(lxcpath, name, "config")); errors.Is(err, os.ErrNotExist) {
-		return "", ErrNotDefined
+		return "", -1, ErrNotDefined
 	}
 	if up, err := monitorListens(lxcpath, name); err == nil && !up {
-		return "STOPPED", nil
+		return "STOPPED", -1, nil
 	}
 	return stateLiblxc(lxcpath, name)
 }
