@@ -244,3 +244,41 @@ func TestInfoRunningGeneration(t *testing.T) {
 		t.Errorf("info text: %s", out)
 	}
 }
+
+// The container's root makes a cgroup below its own, named like its own
+// (lxc.payload.NAME), and moves its init there, while a process stays
+// in its own: info still reports the whole container, from its own
+// cgroup, not the one the guest chose.
+func TestInfoUsageNestedCgroup(t *testing.T) {
+	h := newHost(t, "")
+	h.must("create", "--start", "nest", exampleFile())
+	pid := h.initPID("nest")
+	files := usageFiles(t, pid) // the container's own cgroup, before the attack
+	// A process that stays in the container's own cgroup.
+	h.must("run", "nest", "--", guestSh, "-c", "sleep 1000 </dev/null >/dev/null 2>&1 &")
+	r := h.run("run", "nest", "--", guestSh, "-c", `
+for c in pids memory cpuacct cpu; do
+  mkdir -p /run/cg-$c && mount -t cgroup -o $c cgroup /run/cg-$c &&
+    mkdir -p /run/cg-$c/lxc.payload.nest &&
+    echo 1 > /run/cg-$c/lxc.payload.nest/cgroup.procs && echo "moved $c"
+done
+mkdir -p /run/cg2 && mount -t cgroup2 cgroup2 /run/cg2 && mkdir -p /run/cg2/lxc.payload.nest &&
+  echo 1 > /run/cg2/lxc.payload.nest/cgroup.procs && echo "moved v2"
+cat /proc/1/cgroup`)
+	out := r.stdout + r.stderr
+	if !strings.Contains(out, "moved") {
+		t.Fatalf("the guest could not move its init to a cgroup of its own:\n%s", out)
+	}
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", pid))
+	if err != nil || !strings.Contains(string(data), "/lxc.payload.nest/lxc.payload.nest") {
+		t.Fatalf("init's cgroups after the move: %s %v", data, err)
+	}
+	pids := readNum(t, files.pids, "")
+	u := h.info("nest").Usage
+	if u == nil {
+		t.Fatal("no usage")
+	}
+	if u.Cgroup != "/lxc.payload.nest" || u.Processes != pids || pids < 2 {
+		t.Errorf("usage from cgroup %q with %d processes; the container's cgroup has %d (%s)", u.Cgroup, u.Processes, pids, files.pids)
+	}
+}

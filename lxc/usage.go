@@ -55,14 +55,21 @@ func readCgroupOf(pid int) (cgroupOf, error) {
 	return cg, nil
 }
 
-// payload cuts a cgroup path to the container's lxc.payload.NAME folder.
+// payload cuts a cgroup path to the container's lxc.payload.NAME folder:
+// the outermost one, since the container's root may make cgroups below
+// its own, named as it likes (lxc.payload.NAME too), and move its
+// processes there, which would hide the others' usage.
 func payload(path, name string) (string, bool) {
+	found := ""
 	for dir := filepath.Clean(path); dir != "/" && dir != "."; dir = filepath.Dir(dir) {
-		if base := filepath.Base(dir); strings.HasPrefix(base, "lxc.payload.") && IsCgroupOf(base, name) {
-			return dir, true
+		if strings.HasPrefix(filepath.Base(dir), "lxc.payload.") {
+			found = dir
 		}
 	}
-	return "", false
+	if found == "" || !IsCgroupOf(filepath.Base(found), name) {
+		return "", false
+	}
+	return found, true
 }
 
 // dir returns the folder of the container's cgroup holding controller's
