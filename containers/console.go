@@ -45,7 +45,10 @@ func (m *Manager) LogFile(name string, lxcLog bool) (string, error) {
 
 // PrintLog copies the log file from offset on to w (nothing when it does
 // not exist) and returns the offset after it. A file shorter than offset
-// was truncated (a new start): it is copied from its beginning.
+// was truncated (a new start): it is copied from its beginning. The guest
+// writes the log: its terminal controls are replaced with '?' on the way
+// to the admin's terminal, its carriage returns dropped (the file itself
+// is as the console wrote it).
 func PrintLog(path string, offset int64, w io.Writer) (int64, error) {
 	f, err := os.Open(path)
 	if errors.Is(err, os.ErrNotExist) {
@@ -65,7 +68,10 @@ func PrintLog(path string, offset int64, w io.Writer) (int64, error) {
 	if _, err := f.Seek(offset, io.SeekStart); err != nil {
 		return offset, fmt.Errorf("log: %w", err)
 	}
-	n, err := io.Copy(w, f)
+	pw := &plainWriter{w: w, dropCR: true}
+	n, err := io.Copy(pw, f)
+	// A UTF-8 sequence cut at the end is printed by the next call.
+	n -= int64(len(pw.rest))
 	if err != nil {
 		return offset + n, fmt.Errorf("log: %w", err)
 	}

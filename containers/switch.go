@@ -149,6 +149,9 @@ func readSwitch(code int, out string) switchVerdict {
 type plainWriter struct {
 	w    io.Writer
 	rest []byte
+	// dropCR drops carriage returns (a console's line ends are CR LF)
+	// rather than replacing them.
+	dropCR bool
 }
 
 func (p *plainWriter) Write(b []byte) (int, error) {
@@ -167,6 +170,9 @@ func (p *plainWriter) Write(b []byte) (int, error) {
 	out := []byte(strings.Map(func(r rune) rune {
 		if r == '\n' || r == '\t' {
 			return r
+		}
+		if r == '\r' && p.dropCR {
+			return -1
 		}
 		return noControl(r)
 	}, string(buf[:cut])))

@@ -257,3 +257,19 @@ func TestConsoleKilled(t *testing.T) {
 		})
 	}
 }
+
+// The guest writes terminal controls to its console (a title, an OSC 52
+// clipboard write, a screen clear): `logs` prints them to the admin's
+// terminal as '?', the file keeps them.
+func TestLogsNoTerminalControls(t *testing.T) {
+	h := newHost(t, "")
+	h.must("create", "--start", "c", exampleFile())
+	h.must("run", "c", "--", guestSh, "-c", `printf 'ctl-\033]0;pwned\007\033]52;c;ZWNobyBoaQ==\007\033[2J-end\r\n' > /dev/console`)
+	out := h.must("logs", "c")
+	if !strings.Contains(out, "ctl-?]0;pwned??]52;c;ZWNobyBoaQ==??[2J-end\n") || strings.ContainsAny(out, "\x1b\x07\r") {
+		t.Errorf("logs printed %q", out)
+	}
+	if out := h.must("console", "--show-log", "c"); strings.ContainsAny(out, "\x1b\x07") {
+		t.Errorf("console --show-log printed %q", out)
+	}
+}
