@@ -407,6 +407,18 @@ func renderEgress(b *strings.Builder, table string, p Port) error {
 	mark := "meta mark set meta mark | " + LinkMark + " accept"
 	fmt.Fprintf(b, "add chain bridge %s %s\nflush chain bridge %s %s\n", table, e, table, e)
 	rule("iifname != %s meta mark & %s == %s accept", quote(p.Veth), DNATMark, DNATMark)
+	// A link's connections and replies must be addressed to this port's
+	// own addresses: a neighbour that routes cannot be used to carry
+	// another connection's packets through a link.
+	var toPort []string
+	if p.IPv4.IsValid() {
+		toPort = append(toPort, "ip daddr "+p.IPv4.String())
+	}
+	v6 := []string{"fe80::/10"}
+	for _, a := range p.IPv6 {
+		v6 = append(v6, a.String())
+	}
+	toPort = append(toPort, "ip6 daddr { "+strings.Join(v6, ", ")+" }")
 	seen := map[string]bool{}
 	neighbour := func(veth string) error {
 		if !validName.MatchString(veth) || veth == p.Veth {
@@ -433,13 +445,17 @@ func renderEgress(b *strings.Builder, table string, p Port) error {
 			}
 			svcs[j] = s.Proto + " . " + strconv.Itoa(s.Port)
 		}
-		rule("iifname %s meta l4proto . th dport { %s } %s", quote(l.Veth), strings.Join(svcs, ", "), mark)
+		for _, to := range toPort {
+			rule("iifname %s %s meta l4proto . th dport { %s } %s", quote(l.Veth), to, strings.Join(svcs, ", "), mark)
+		}
 	}
 	for _, v := range p.Peers {
 		if err := neighbour(v); err != nil {
 			return err
 		}
-		rule("iifname %s meta mark & %s == %s %s", quote(v), ReplyMark, ReplyMark, mark)
+		for _, to := range toPort {
+			rule("iifname %s %s meta mark & %s == %s %s", quote(v), to, ReplyMark, ReplyMark, mark)
+		}
 	}
 	rule("iifname != %s drop", quote(p.Veth))
 	fmt.Fprintf(b, "add element bridge %s egress { %s : jump %s }\n", table, quote(p.Veth), e)

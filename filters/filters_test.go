@@ -153,7 +153,8 @@ func TestScriptsApply(t *testing.T) {
 	}
 	ruleset := string(out)
 	for _, want := range []string{`"nc3i" : jump port_nc3i`, "ip daddr 127.0.0.0/8 drop", "@th,288,48 != 0x24e43000031 drop", "oifname vmap @egress",
-		`iifname "nc5h" meta l4proto . th dport { tcp . 80, tcp . 443 } meta mark set meta mark | 0x04000000 accept`,
+		`iifname "nc5h" ip daddr 10.101.0.2 meta l4proto . th dport { tcp . 80, tcp . 443 } meta mark set meta mark | 0x04000000 accept`,
+		`iifname "nc5h" ip6 daddr fe80::/10 meta l4proto . th dport { tcp . 80, tcp . 443 } meta mark set meta mark | 0x04000000 accept`,
 		"ct state established,related meta mark set meta mark | 0x02000000"} {
 		if !strings.Contains(ruleset, want) {
 			t.Errorf("ruleset lacks %q:\n%s", want, ruleset)
