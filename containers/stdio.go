@@ -200,13 +200,3 @@ func devNullW() *os.File {
 	devNullOnce.Do(openDevNull)
 	return devNullWFd
 }
-
-// progressFile is where output of commands run for the tool's own
-// purposes goes: the progress stream when it is a file (stderr; relayed
-// through a pipe when it is a terminal), else /dev/null.
-func progressFile(m *Manager) *os.File {
-	if f, ok := m.Progress.(*os.File); ok {
-		return f
-	}
-	return devNullW()
-}

@@ -29,16 +29,6 @@ func StoreMode(s *generations.Settings, cfg hostconfig.Config) string {
 	return cmp.Or(own, cfg.Store, generations.StoreClosure)
 }
 
-// StoreMode returns the store mode of the container's current generation
-// ("closure" or "all"), for `info`.
-func (m *Manager) StoreMode(name string) (string, error) {
-	_, _, settings, err := m.current(name)
-	if err != nil {
-		return "", err
-	}
-	return StoreMode(settings, m.Cfg), nil
-}
-
 // storeView returns the host folder mounted at the container's /nix/store,
 // or "" for the whole store.
 func (m *Manager) storeView(name string, settings *generations.Settings) string {

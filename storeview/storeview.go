@@ -225,16 +225,3 @@ func Remove(dir string) error {
 	}
 	return nil
 }
-
-// Entries lists the names in the view.
-func Entries(dir string) ([]string, error) {
-	ents, err := os.ReadDir(dir)
-	if err != nil {
-		return nil, fmt.Errorf("store view %s: %w", dir, err)
-	}
-	names := make([]string, len(ents))
-	for i, e := range ents {
-		names[i] = e.Name()
-	}
-	return names, nil
-}
