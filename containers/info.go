@@ -176,7 +176,7 @@ func (m *Manager) Info(name string) (Info, error) {
 	if err != nil {
 		return Info{}, err
 	}
-	info := Info{Name: name, Slot: rec.Slot, UIDBase: rec.UIDBase, Addresses: Addresses(rec)}
+	info := recordInfo(rec)
 	if rec.Intent != nil && !m.Store.Busy(name) {
 		info.Interrupted = rec.Intent.Op
 	}
@@ -193,9 +193,6 @@ func (m *Manager) Info(name string) (Info, error) {
 		return Info{}, err
 	}
 	info.Generation, info.Autostart = gen.Number, s.Autostart
-	if rec.Declared != nil {
-		info.Declared, info.Dropped = true, rec.Declared.Dropped
-	}
 	m.details(&info, rec, s)
 	if info.Links, err = m.LinksInForce(name); err != nil {
 		return Info{}, err

@@ -540,13 +540,20 @@ func (m *Manager) List(report func(error)) ([]Info, error) {
 // listWorkers bounds how many containers List looks at at once.
 const listWorkers = 16
 
-// info describes one container for List; keep is false for a container
-// that is being created right now.
-func (m *Manager) info(rec *records.Record) (info Info, settings *generations.Settings, keep bool) {
-	info = Info{Name: rec.Name, Slot: rec.Slot, UIDBase: rec.UIDBase, Addresses: Addresses(rec)}
+// recordInfo is what the record alone says of a container, for List
+// and Info.
+func recordInfo(rec *records.Record) Info {
+	info := Info{Name: rec.Name, Slot: rec.Slot, UIDBase: rec.UIDBase, Addresses: Addresses(rec)}
 	if rec.Declared != nil {
 		info.Declared, info.Dropped = true, rec.Declared.Dropped
 	}
+	return info
+}
+
+// info describes one container for List; keep is false for a container
+// that is being created right now.
+func (m *Manager) info(rec *records.Record) (info Info, settings *generations.Settings, keep bool) {
+	info = recordInfo(rec)
 	m.details(&info, rec, nil) // the record's part, also for an interrupted create
 	interrupted := ""
 	if rec.Creating {
