@@ -3,6 +3,7 @@ package integration
 import (
 	"bufio"
 	"bytes"
+	"os/exec"
 	"strings"
 	"syscall"
 	"testing"
@@ -150,24 +151,31 @@ func TestStartForeground(t *testing.T) {
 	}
 }
 
+// streamLines starts cmd and returns a scanner over its stdout and what
+// it writes to stderr; cmd is killed if it still runs after two minutes.
+func streamLines(t *testing.T, cmd *exec.Cmd) (*bufio.Scanner, *bytes.Buffer) {
+	t.Helper()
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	errb := &bytes.Buffer{}
+	cmd.Stderr = errb
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	guard := time.AfterFunc(2*time.Minute, func() { cmd.Process.Kill() })
+	t.Cleanup(func() { guard.Stop() })
+	return bufio.NewScanner(out), errb
+}
+
 // logs -f prints what the console writes while it runs.
 func TestLogsFollow(t *testing.T) {
 	h := newHost(t, "")
 	h.must("create", "--start", "c", exampleFile())
 	h.toConsole("c", "first-line")
 	cmd := h.command("logs", "-f", "c")
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var errb bytes.Buffer
-	cmd.Stderr = &errb
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	guard := time.AfterFunc(2*time.Minute, func() { cmd.Process.Kill() })
-	defer guard.Stop()
-	sc := bufio.NewScanner(out)
+	sc, errb := streamLines(t, cmd)
 	want := []string{"first-line", "second-line"}
 	for len(want) > 0 && sc.Scan() {
 		if strings.Contains(sc.Text(), want[0]) {
@@ -189,18 +197,7 @@ func TestStartForegroundNoTerminal(t *testing.T) {
 	h := newHost(t, "")
 	h.must("create", "c", h.busyboxFile("c.nix", `haltSignals = "37 PWR TERM INT $(echo boot-line-shown >/dev/console)";`, ""))
 	cmd := h.command("start", "-F", "c")
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var errb bytes.Buffer
-	cmd.Stderr = &errb
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	guard := time.AfterFunc(2*time.Minute, func() { cmd.Process.Kill() })
-	defer guard.Stop()
-	sc := bufio.NewScanner(out)
+	sc, errb := streamLines(t, cmd)
 	for sc.Scan() && !strings.Contains(sc.Text(), "boot-line-shown") {
 	}
 	if sc.Err() != nil {
