@@ -68,6 +68,17 @@ func (x *xtables) get() (*iptables.IPTables, error) {
 	return x.ipt, x.err
 }
 
+// change makes a change through go-iptables; the saved listing (Dump)
+// no longer holds.
+func (x *xtables) change(f func(*iptables.IPTables) error) error {
+	x.saved = nil
+	ipt, err := x.get()
+	if err != nil {
+		return err
+	}
+	return f(ipt)
+}
+
 func (x *xtables) ChainExists(table, chain string) (bool, error) {
 	ipt, err := x.get()
 	if err != nil {
@@ -77,30 +88,15 @@ func (x *xtables) ChainExists(table, chain string) (bool, error) {
 }
 
 func (x *xtables) NewChain(table, chain string) error {
-	x.saved = nil
-	ipt, err := x.get()
-	if err != nil {
-		return err
-	}
-	return ipt.NewChain(table, chain)
+	return x.change(func(ipt *iptables.IPTables) error { return ipt.NewChain(table, chain) })
 }
 
 func (x *xtables) ClearChain(table, chain string) error {
-	x.saved = nil
-	ipt, err := x.get()
-	if err != nil {
-		return err
-	}
-	return ipt.ClearChain(table, chain)
+	return x.change(func(ipt *iptables.IPTables) error { return ipt.ClearChain(table, chain) })
 }
 
 func (x *xtables) DeleteChain(table, chain string) error {
-	x.saved = nil
-	ipt, err := x.get()
-	if err != nil {
-		return err
-	}
-	return ipt.DeleteChain(table, chain)
+	return x.change(func(ipt *iptables.IPTables) error { return ipt.DeleteChain(table, chain) })
 }
 
 func (x *xtables) ListChains(table string) ([]string, error) {
@@ -128,30 +124,15 @@ func (x *xtables) Exists(table, chain string, rulespec ...string) (bool, error) 
 }
 
 func (x *xtables) Append(table, chain string, rulespec ...string) error {
-	x.saved = nil
-	ipt, err := x.get()
-	if err != nil {
-		return err
-	}
-	return ipt.Append(table, chain, rulespec...)
+	return x.change(func(ipt *iptables.IPTables) error { return ipt.Append(table, chain, rulespec...) })
 }
 
 func (x *xtables) Insert(table, chain string, pos int, rulespec ...string) error {
-	x.saved = nil
-	ipt, err := x.get()
-	if err != nil {
-		return err
-	}
-	return ipt.Insert(table, chain, pos, rulespec...)
+	return x.change(func(ipt *iptables.IPTables) error { return ipt.Insert(table, chain, pos, rulespec...) })
 }
 
 func (x *xtables) DeleteById(table, chain string, id int) error {
-	x.saved = nil
-	ipt, err := x.get()
-	if err != nil {
-		return err
-	}
-	return ipt.DeleteById(table, chain, id)
+	return x.change(func(ipt *iptables.IPTables) error { return ipt.DeleteById(table, chain, id) })
 }
 
 // Dump lists every chain and rule of a table as `iptables -S` prints
