@@ -1,6 +1,6 @@
 # Sourced inside a benchmark's namespace by inns_sh (bench/lib.sh).
 set -euo pipefail
-bin=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/nixcloud-container
+bin=${NCC_BENCH_BIN:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/nixcloud-container}
 dir=$BENCH_DIR
 lxcpath=$BENCH_LXCPATH
 

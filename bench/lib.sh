@@ -60,7 +60,7 @@ inns() { nsexec_in "$ns" "$@"; }
 inns_sh() {
   local script=$1
   shift
-  inns env BENCH_DIR="$dir" BENCH_LXCPATH="$lxcpath" \
+  inns env BENCH_DIR="$dir" BENCH_LXCPATH="$lxcpath" NCC_BENCH_BIN="$bin" \
     bash -c '. "$0"; '"$script" "$bench_root/bench/lib-inner.sh" "$@"
 }
 
